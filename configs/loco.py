@@ -1,0 +1,217 @@
+"""REASAN locomotion (`loco`) task and its PPO: every parameter in one ml-collections config.
+
+Figures are REASAN's (``reasan-loco.md``, ``reasan-rl-core.md``) unless a comment says otherwise.
+Stage 2 (``--config.env.stage=2``) applies ``env.stage2`` on top of the env section.
+
+On a machine without an accelerator the PPO/run sections are scaled down so that
+``python -m reasan_jax.train --config loco`` finishes a real, small run in minutes; on a GPU/TPU
+they use REASAN's sizes (see ``_scale_for_cpu``).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def env_config() -> ml_collections.ConfigDict:
+  """The loco task's parameters (``reasan-loco.md``)."""
+  c = ml_collections.ConfigDict()
+  c.task = "loco"
+  c.stage = 1
+  c.sim_dt = 0.005  # s, physics step (200 Hz)
+  c.decimation = 4  # physics steps per policy step -> 50 Hz
+  c.episode_length = 1000  # policy steps (20 s); time-out when step counter >= 999
+  c.collisions = "feet_base"  # go2.load_model variant: feet + trunk/head for the base-contact check
+  c.terrain = "rough"  # "rough" (REASAN's height field) or "flat"
+
+  t = c.terrain_config = ml_collections.ConfigDict()
+  t.num_rows = 10  # curriculum levels (reasan-rl-core.md §15)
+  t.num_cols = 20
+  t.cell_size = 8.0  # m
+  t.hscale = 0.1  # m between height-field vertices
+  t.noise_range = (0.01, 0.03)  # m
+  t.noise_step = 0.01  # m
+  t.border_width = 0.1  # m of zero height at each cell edge
+  t.border = 20.0  # m of flat ground around the grid
+  t.seed = 0
+
+  a = c.action = ml_collections.ConfigDict()
+  a.scale = 0.25  # rad per unit action
+  a.hip_scale = 0.5  # hips get a further x0.5 -> 0.125 rad
+  a.blend = 0.8  # PD target uses 0.8 a_t + 0.2 a_{t-1}
+
+  m = c.motor = ml_collections.ConfigDict()  # reasan-rl-core.md §13, RandomDCMotor
+  m.kp = 35.0  # N m / rad
+  m.kd = 0.5  # N m s / rad
+  m.kp_range = (0.9, 1.1)  # multiplicative, per env and joint, sampled once
+  m.kd_range = (0.9, 1.1)
+  m.strength_range = (0.9, 1.1)
+  m.torque_limit = 23.5  # N m (saturation = effort limit)
+  m.velocity_limit = 30.0  # rad/s
+
+  cmd = c.commands = ml_collections.ConfigDict()
+  cmd.ranges = (2.5, 1.5, 3.0)  # |vx| m/s, |vy| m/s, |wz| rad/s
+  cmd.keep_prob = (0.8, 0.5, 0.5)  # each component kept (not zeroed) with this probability
+  cmd.nonnegative_vx = True
+  cmd.resample_interval = (4.0, 4.0)  # s, drawn uniformly per env at every resample
+
+  o = c.obs = ml_collections.ConfigDict()
+  o.ang_vel_scale = 0.25
+  o.cmd_lin_scale = 2.0
+  o.cmd_ang_scale = 0.25
+  o.joint_vel_scale = 0.05
+  o.lin_vel_scale = 2.0
+  o.noise = True  # uniform noise on the actor observation
+  o.noise_ang_vel = 0.2
+  o.noise_gravity = 0.05
+  o.noise_joint_pos = 0.01
+  o.noise_joint_vel = 0.75  # applied to the already-scaled joint velocity
+  o.critic_foot_frame = "base"  # "base" (fix) or "world" (REASAN's wart: absolute coordinates)
+
+  r = c.rewards = ml_collections.ConfigDict()  # each term x step_dt, summed, sum clipped at >= 0
+  r.lin_vel_z = -2.0
+  r.ang_vel_xy = -0.05
+  r.flat_orientation = -5.0
+  r.dof_torques = -0.0002
+  r.power = -0.001
+  r.action_rate = -0.01
+  r.dof_pos_limits = -10.0
+  r.dof_vel_limits = -10.0
+  r.track_lin_vel = 2.0
+  r.track_ang_vel = 1.0
+  r.dof_pos = -1.0
+  r.alive = 0.2
+  r.trot = 1.0
+  r.termination = -200.0
+  r.stand_still = 0.0  # stage 2: -10
+  # Gait terms, on once the mean terrain level >= gait_level (the curriculum switch).
+  r.feet_slip = -1.0
+  r.feet_clearance = -2.0
+  r.feet_height = -2.0
+  r.feet_air_time = 10.0
+  r.gait_level = 1.0
+  r.gait_lin_vel_z_factor = 5.0
+  r.tracking_sharpness = 4.0  # exp(-4 err^2)
+  r.foot_height_target = 0.15  # m
+  r.air_time_target = 0.15  # s
+  r.clip_min = 0.0
+  r.clearance_relative = True  # foot height above the terrain below it (fix; REASAN: world z)
+
+  term = c.termination = ml_collections.ConfigDict()
+  term.base_contact_force = 1.0  # N, over the last 3 physics sub-steps
+  term.gravity_z = -0.25  # die when projected gravity z > this (tilt > ~75.5 deg)
+
+  rs = c.reset = ml_collections.ConfigDict()
+  rs.height = 0.4  # m above the cell origin
+  rs.joint_scale = (0.6, 1.4)  # default pose x U(.) per joint, clamped to the soft limits
+
+  d = c.randomization = ml_collections.ConfigDict()
+  d.enabled = True
+  d.base_mass_add = (-1.0, 2.0)  # kg, inertia scaled in proportion
+  d.com_shift = (0.05, 0.05, 0.02)  # m, +- per axis
+  d.friction_range = (0.2, 1.25)
+  d.restitution_range = (0.0, 1.0)
+  d.num_friction_buckets = 64
+  d.external_force = 1.0  # N, +- per axis, constant per episode
+  d.external_torque = 1.0  # N m
+  d.pushes = True
+  d.push_interval = 5.0  # s
+  d.push_velocity = 1.0  # m/s, base xy velocity set to U(+-)
+
+  cu = c.curriculum = ml_collections.ConfigDict()
+  cu.up_distance = 4.0  # m from the cell origin at episode end
+  cu.down_distance = 1.0
+
+  s2 = c.stage2 = ml_collections.ConfigDict()  # overrides for stage 2 (reasan-loco.md "Stages")
+  s2.commands = ml_collections.ConfigDict({"ranges": (2.5, 1.5, 2.0), "resample_interval": (2.0, 3.0)})
+  s2.randomization = ml_collections.ConfigDict(
+      {"base_mass_add": (-2.0, 5.0), "push_interval": 2.0, "push_velocity": 1.5})
+  s2.rewards = ml_collections.ConfigDict({"stand_still": -10.0})
+  return c
+
+
+def ppo_config() -> ml_collections.ConfigDict:
+  """PPO hyper-parameters (reasan-rl-core.md §2, §5-6)."""
+  p = ml_collections.ConfigDict()
+  p.num_envs = 4096
+  p.unroll_length = 24
+  p.num_epochs = 10
+  p.num_minibatches = 4
+  p.learning_rate = 1e-3
+  p.schedule = "adaptive"  # "adaptive" (KL) or "fixed"
+  p.desired_kl = 0.01
+  p.lr_bounds = (1e-5, 1e-2)
+  p.lr_factor = 1.5
+  p.gamma = 0.99
+  p.gae_lambda = 0.95
+  p.clip_param = 0.2
+  p.value_coef = 1.0
+  p.clipped_value_loss = True
+  p.entropy_coef = 0.005
+  p.max_grad_norm = 1.0
+  p.normalize_observations = False
+  p.normalize_advantage = "global"  # "global" (REASAN) or "minibatch"
+  p.shuffle_minibatches = True
+  return p
+
+
+def network_config() -> ml_collections.ConfigDict:
+  """Actor-critic sizes (reasan-rl-core.md §3 with a GRU in place of the LSTM)."""
+  n = ml_collections.ConfigDict()
+  n.rnn_size = 256
+  n.actor_hidden = (512, 256, 128)
+  n.critic_hidden = (512, 256, 128)
+  n.activation = "elu"
+  n.init_std = 1.0
+  return n
+
+
+def run_config() -> ml_collections.ConfigDict:
+  """The training run around the algorithm (iterations, checkpoints, logs)."""
+  t = ml_collections.ConfigDict()
+  t.seed = 42
+  t.num_iterations = 5000  # stage 1 (reasan-loco.md "Stages")
+  t.iterations_per_call = 10  # iterations fused with lax.scan per compiled call
+  t.checkpoint_every = 200  # iterations
+  t.keep_checkpoints = 3
+  t.video_every = 0  # iterations; 0 = off
+  t.wandb = False
+  t.wandb_project = "reasan_jax"
+  t.distributed = False  # multi-host: call jax.distributed.initialize() before building
+  return t
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Full config. ``arg``: ``"gpu"`` forces REASAN's sizes, ``"cpu"`` the small CPU sizes,
+  default picks by ``jax.default_backend()``."""
+  c = ml_collections.ConfigDict()
+  c.name = "loco"
+  c.env = env_config()
+  c.ppo = ppo_config()
+  c.network = network_config()
+  c.run = run_config()
+  if arg == "cpu" or (arg in (None, "") and _backend_is_cpu()):
+    _scale_for_cpu(c)
+  elif arg not in (None, "", "gpu"):
+    raise ValueError(f"Unknown loco config argument {arg!r}; use 'cpu' or 'gpu'.")
+  return c
+
+
+def _backend_is_cpu() -> bool:
+  import jax
+
+  return jax.default_backend() == "cpu"
+
+
+def _scale_for_cpu(c: ml_collections.ConfigDict) -> None:
+  """CPU-only machines: a real but small run (README, "What runs on a CPU")."""
+  c.ppo.num_envs = 32
+  c.network.rnn_size = 128
+  c.network.actor_hidden = (256, 128, 64)
+  c.network.critic_hidden = (256, 128, 64)
+  c.env.terrain = "flat"
+  c.env.terrain_config.num_rows = 4
+  c.env.terrain_config.num_cols = 8
+  c.run.num_iterations = 60
+  c.run.iterations_per_call = 5
+  c.run.checkpoint_every = 20

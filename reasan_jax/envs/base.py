@@ -1,0 +1,109 @@
+"""The environment API every reasan_jax task is written against.
+
+A task is a pure pair of functions over a :class:`State` for **one** environment:
+
+* ``reset(rng, persistent=None) -> State`` starts an episode. ``persistent`` carries per-env values
+  that outlive an episode (terrain-curriculum level, ...); ``None`` means "first episode".
+* ``step(state, action) -> State`` advances one policy step. It sets ``done`` (the episode ended at
+  this step: termination *or* truncation) and ``truncation`` (it ended only because of the time
+  limit) but never resets; :class:`reasan_jax.envs.wrappers.VecEnv` batches the task with ``vmap``,
+  applies per-env domain randomisation of model fields and auto-resets inside ``step``.
+
+Layout follows MuJoCo Playground's ``MjxEnv`` (``peers.md`` §1.1) so Brax/Playground users recognise
+it: ``obs`` is a dict with the actor observation under ``"state"`` and the critic (privileged)
+observation under ``"privileged_state"``.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+Observation = Mapping[str, jax.Array]
+
+
+@struct.dataclass
+class State:
+  """State of one environment (leaves gain a leading ``(num_envs,)`` axis when batched).
+
+  Attributes:
+    data: physics state (``mjx.Data`` for MJX tasks, any pytree otherwise).
+    obs: ``{"state": (n_obs,), "privileged_state": (n_priv,)}`` float32 observations.
+    reward: () float32 reward of the last step.
+    done: () float32, 1.0 when the episode ended at the last step (termination or truncation).
+    truncation: () float32, 1.0 when the episode ended only because of the time limit.
+    metrics: dict of () float32 per-step quantities (e.g. reward terms) summed per episode by the
+      wrapper.
+    info: dict of task internals (commands, last action, rng, ...), any pytree.
+  """
+
+  data: Any
+  obs: Observation
+  reward: jax.Array
+  done: jax.Array
+  truncation: jax.Array
+  metrics: dict[str, jax.Array]
+  info: dict[str, Any]
+
+
+class Env(abc.ABC):
+  """Base class of a single-environment task.
+
+  Subclasses implement :meth:`reset` and :meth:`step` and may override :meth:`randomize` (domain
+  randomisation of model fields, sampled once per env) and :meth:`persistent` (values carried
+  across auto-resets). Physics models live in ``self.mjx_model``; inside the batched wrapper a
+  per-env copy is passed in through :meth:`with_model`, so tasks always read ``self.mjx_model``.
+  """
+
+  mjx_model: Any = None
+
+  @abc.abstractmethod
+  def reset(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
+    """Starts an episode. ``rng``: PRNG key. ``persistent``: output of :meth:`persistent`."""
+
+  @abc.abstractmethod
+  def step(self, state: State, action: jax.Array) -> State:
+    """Advances one policy step. ``action``: (action_size,) float32. Never auto-resets."""
+
+  @property
+  @abc.abstractmethod
+  def action_size(self) -> int:
+    """Number of action dimensions."""
+
+  def persistent(self, state: State) -> dict[str, jax.Array]:
+    """Per-env values handed from a finished episode to the next ``reset``; default none."""
+    del state
+    return {}
+
+  def randomize(self, rng: jax.Array) -> dict[str, jax.Array]:
+    """Samples one env's domain-randomised model fields.
+
+    Returns a dict ``{mjx.Model field name: new value}`` (unbatched); the wrapper vmaps it over
+    envs and substitutes the fields with :meth:`with_model`. Default: no randomisation.
+    """
+    del rng
+    return {}
+
+  def with_model(self, fields: Mapping[str, jax.Array]) -> "Env":
+    """Returns a shallow copy of this env whose ``mjx_model`` has ``fields`` replaced."""
+    if not fields:
+      return self
+    clone = object.__new__(type(self))
+    clone.__dict__.update(self.__dict__)
+    clone.mjx_model = self.mjx_model.replace(**fields)
+    return clone
+
+  @property
+  def observation_size(self) -> dict[str, tuple[int, ...]]:
+    """Shapes of each observation entry, found by tracing :meth:`reset` (no compile)."""
+    state = jax.eval_shape(self.reset, jax.random.PRNGKey(0))
+    return {k: tuple(v.shape) for k, v in state.obs.items()}
+
+
+def zeros_like_metrics(metrics: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """Zero copy of a metrics dict (same keys, float32 scalars/arrays)."""
+  return {k: jnp.zeros_like(v) for k, v in metrics.items()}
