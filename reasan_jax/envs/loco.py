@@ -8,6 +8,7 @@ the original are listed in ``docs/deviations.md``.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import jax
@@ -25,12 +26,27 @@ from reasan_jax.motor import dc_motor_torque
 _HIPS = np.array([1.0] * 4 + [0.0] * 8, np.float32)  # REASAN order: first four entries are hips
 
 
+def _check_keys(given: dict, known: dict, prefix: str = "env") -> None:
+  """Raises ValueError naming the first key of ``given`` that ``known`` does not have."""
+  for key, value in given.items():
+    name = f"{prefix}.{key}"
+    if key not in known:
+      near = difflib.get_close_matches(key, list(known), n=3)
+      hint = f" Did you mean {', '.join(prefix + '.' + n for n in near)}?" if near else ""
+      raise ValueError(f"Unknown config key {name!r} for the loco task.{hint}")
+    if isinstance(value, dict) and isinstance(known[key], dict):
+      _check_keys(value, known[key], name)
+
+
 def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Returns a copy of the env config with ``stage2`` applied when ``stage == 2``.
+  """Checks the env config against ``configs/loco.py`` and applies ``stage2`` when ``stage == 2``.
 
   Raises:
-    ValueError: ``stage`` not in {1, 2}.
+    ValueError: an unknown key (named, with the closest valid keys) or ``stage`` not in {1, 2}.
   """
+  from configs import loco as loco_config  # pylint: disable=import-outside-toplevel
+
+  _check_keys(config.to_dict(), loco_config.env_config().to_dict())
   cfg = ml_collections.ConfigDict(config.to_dict())
   if cfg.stage not in (1, 2):
     raise ValueError(f"env.stage must be 1 or 2, got {cfg.stage!r}.")
