@@ -1,0 +1,440 @@
+"""Run folders and orbax checkpoints of the complete training state.
+
+Layout of one run (``runs/<run_name>/``)::
+
+  config.json              resolved config of the latest session (also stored in every checkpoint)
+  checkpoints/<iteration>/ orbax CheckpointManager steps, the last ``run.keep_checkpoints`` kept
+    state/                 every leaf of the TrainState (params, optimiser, lr, normaliser,
+                           env state, recurrent carries, RNG, iteration), bit-exact
+    manifest/              JSON: tree path, shape and dtype of each leaf (for clear errors)
+    config/                JSON: the resolved config this checkpoint was trained with
+  metrics.csv, tb/         written by :mod:`reasan_jax.logs`
+
+The state is stored as a flat ``{"leaf_00000": array, ...}`` dict in tree-flatten order, together
+with a manifest of the leaves' tree paths. This keeps orbax away from the parts of an env state it
+cannot store directly (zero-size arrays, empty containers, typed PRNG keys, non-array scalars) and
+lets :func:`restore` report a mismatch by parameter name before anything is read.
+
+Run folders are never reused: :func:`create_run_dir` refuses an existing name, and only a resumed
+run (:func:`find_run` / :func:`latest_run`) is written to again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+from typing import Any, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from reasan_jax import config_loader
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+_FORMAT = 1
+
+
+class CheckpointError(ValueError):
+  """A run folder or checkpoint that cannot be used as asked (one-sentence message)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Run folders.
+
+
+def default_run_name() -> str:
+  """Local-time stamp ``YYYY-MM-DD_HH-MM-SS`` (REASAN's run-name format)."""
+  return datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def create_run_dir(runs_dir: str | os.PathLike, run_name: str, *, unique: bool = False) -> pathlib.Path:
+  """Creates ``runs_dir/run_name`` for a new run; never reuses an existing folder.
+
+  Args:
+    runs_dir: parent folder of all runs (created if missing).
+    run_name: folder name; must not contain path separators.
+    unique: append ``_1``, ``_2``, ... instead of failing when the name exists (used for the
+      default timestamp name only).
+
+  Returns:
+    The new, empty run folder.
+
+  Raises:
+    CheckpointError: ``run_name`` is empty/contains a separator, or the folder exists and
+      ``unique`` is False (the message suggests ``--resume``).
+  """
+  if not run_name or "/" in run_name or os.sep in run_name or run_name in (".", ".."):
+    raise CheckpointError(f"Run name {run_name!r} must be a non-empty folder name without '/'.")
+  runs_dir = pathlib.Path(runs_dir)
+  runs_dir.mkdir(parents=True, exist_ok=True)
+  candidate, n = run_name, 0
+  while True:
+    path = runs_dir / candidate
+    try:
+      path.mkdir()
+      return path
+    except FileExistsError:
+      if not unique:
+        raise CheckpointError(
+            f"Run folder {path} already exists; pass --resume {run_name} to continue that run, "
+            "or choose another --run_name.") from None
+      n += 1
+      candidate = f"{run_name}_{n}"
+
+
+def checkpoint_steps(run_dir: str | os.PathLike) -> list[int]:
+  """Sorted iterations of the finished checkpoints of a run (empty when there are none)."""
+  ckpt_dir = pathlib.Path(run_dir) / CHECKPOINT_DIR
+  if not ckpt_dir.is_dir():
+    return []
+  steps = []
+  for child in ckpt_dir.iterdir():
+    if child.is_dir() and child.name.isdigit() and _is_finished(child):
+      steps.append(int(child.name))
+  return sorted(steps)
+
+
+def _is_finished(step_dir: pathlib.Path) -> bool:
+  return (step_dir / "manifest").is_dir() and (step_dir / "state").is_dir()
+
+
+def _last_activity(run_dir: pathlib.Path) -> float:
+  paths = [run_dir, run_dir / CHECKPOINT_DIR, run_dir / "metrics.csv"]
+  return max(p.stat().st_mtime for p in paths if p.exists())
+
+
+def latest_run(runs_dir: str | os.PathLike) -> pathlib.Path:
+  """The most recently modified run under ``runs_dir`` that has at least one checkpoint.
+
+  Raises:
+    CheckpointError: no such run (nothing to resume).
+  """
+  runs_dir = pathlib.Path(runs_dir)
+  runs = [p for p in runs_dir.iterdir() if p.is_dir() and checkpoint_steps(p)] if runs_dir.is_dir() else []
+  if not runs:
+    raise CheckpointError(
+        f"Nothing to resume: no run in {runs_dir}/ has a checkpoint; start a new run without --resume.")
+  return max(runs, key=_last_activity)
+
+
+def find_run(runs_dir: str | os.PathLike, run_name: str) -> pathlib.Path:
+  """The existing run ``runs_dir/run_name`` that has a checkpoint (for ``--resume NAME``).
+
+  Raises:
+    CheckpointError: the run does not exist (the message lists the existing ones) or has no
+      checkpoint yet.
+  """
+  runs_dir = pathlib.Path(runs_dir)
+  path = runs_dir / run_name
+  if not path.is_dir():
+    existing = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    shown = ", ".join(existing[-8:]) if existing else "none"
+    raise CheckpointError(f"Cannot resume: there is no run {run_name!r} in {runs_dir}/ (existing runs: {shown}).")
+  if not checkpoint_steps(path):
+    raise CheckpointError(
+        f"Cannot resume run {path}: it has no checkpoint yet, so there is nothing to continue from.")
+  return path
+
+
+def write_run_config(run_dir: str | os.PathLike, config: ml_collections.ConfigDict) -> pathlib.Path:
+  """Writes the resolved ``config`` to ``run_dir/config.json`` (atomically); returns the path."""
+  path = pathlib.Path(run_dir) / CONFIG_FILE
+  tmp = path.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(config_loader.config_to_dict(config), indent=2) + "\n")
+  os.replace(tmp, path)
+  return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Flattening a TrainState into orbax-friendly leaves.
+
+
+def path_string(path: Sequence[Any]) -> str:
+  """``"params/actor/kernel"``-style name of a pytree key path (dict keys, attributes, indices)."""
+  parts = []
+  for k in path:
+    for attr in ("key", "name", "idx"):
+      if hasattr(k, attr):
+        parts.append(str(getattr(k, attr)))
+        break
+    else:
+      parts.append(str(k))
+  return "/".join(parts)
+
+
+def _is_key(x: Any) -> bool:
+  dtype = getattr(x, "dtype", None)
+  return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+def _describe(leaf: Any) -> dict[str, Any]:
+  """Manifest entry of one leaf: logical shape, storage dtype, PRNG impl (typed keys only)."""
+  if _is_key(leaf):
+    impl = str(jax.random.key_impl(leaf)) if isinstance(leaf, jax.Array) else None
+    data_shape = jax.eval_shape(jax.random.key_data, leaf).shape
+    return {"shape": list(leaf.shape), "dtype": "uint32", "key_impl": impl, "data_shape": list(data_shape)}
+  shape = np.shape(leaf)
+  dtype = np.result_type(leaf) if not hasattr(leaf, "dtype") else np.dtype(leaf.dtype)
+  return {"shape": list(shape), "dtype": str(dtype), "key_impl": None, "data_shape": list(shape)}
+
+
+def _flatten(state: Any) -> tuple[list[str], list[Any], list[dict[str, Any]]]:
+  leaves_with_path, _ = jax.tree_util.tree_flatten_with_path(state)
+  paths = [path_string(p) for p, _ in leaves_with_path]
+  leaves = [leaf for _, leaf in leaves_with_path]
+  return paths, leaves, [_describe(leaf) for leaf in leaves]
+
+
+def _leaf_name(i: int) -> str:
+  return f"leaf_{i:05d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving.
+
+
+class Checkpointer:
+  """Saves the full training state of one run every so often, keeping the newest few.
+
+  Args:
+    run_dir: the run folder; checkpoints go to ``run_dir/checkpoints/<iteration>/``.
+    keep: number of most recent checkpoints kept (``run.keep_checkpoints``); older ones of this
+      run are deleted by orbax as new ones are written.
+  """
+
+  def __init__(self, run_dir: str | os.PathLike, keep: int):
+    self.run_dir = pathlib.Path(run_dir)
+    self.directory = self.run_dir / CHECKPOINT_DIR
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max(int(keep), 1), create=True, enable_async_checkpointing=False)
+    self._manager = ocp.CheckpointManager(self.directory.resolve(), options=options)
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def step_dir(self, step: int) -> pathlib.Path:
+    return self.directory / str(int(step))
+
+  def save(self, step: int, state: Any, config: ml_collections.ConfigDict,
+           extra: dict[str, Any] | None = None) -> pathlib.Path:
+    """Writes ``state`` (every leaf) and ``config`` as checkpoint ``step``; returns its folder.
+
+    Args:
+      step: the number of completed training iterations in ``state``.
+      state: the TrainState pytree (device arrays are fetched to host).
+      config: the resolved config the state was trained with.
+      extra: JSON-able facts stored in the manifest (e.g. env steps, wall time).
+
+    Raises:
+      CheckpointError: checkpoint ``step`` already exists in this run (it is never overwritten).
+    """
+    step = int(step)
+    if step in self._manager.all_steps():
+      raise CheckpointError(f"Checkpoint {self.step_dir(step)} already exists and is never overwritten.")
+    paths, leaves, described = _flatten(state)
+    host = jax.device_get([jax.random.key_data(x) if _is_key(x) else x for x in leaves])
+    arrays = {}
+    for i, (value, info) in enumerate(zip(host, described)):
+      value = np.asarray(value)
+      if value.size:  # orbax cannot store zero-size arrays; they are rebuilt from the template.
+        arrays[_leaf_name(i)] = value
+    manifest = {
+        "format": _FORMAT,
+        "iteration": step,
+        "saved_at": datetime.datetime.now().isoformat(timespec="seconds"),
+        "leaves": [{"path": p, **d} for p, d in zip(paths, described)],
+        **(extra or {}),
+    }
+    self._manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(arrays),
+            manifest=ocp.args.JsonSave(manifest),
+            config=ocp.args.JsonSave(config_loader.config_to_dict(config)),
+        ),
+    )
+    self._manager.wait_until_finished()
+    return self.step_dir(step)
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Restoring.
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
+  """The checkpoint step folder named by ``path``.
+
+  ``path`` may be a run folder (its newest checkpoint), its ``checkpoints/`` folder (newest) or one
+  step folder ``.../checkpoints/<iteration>``.
+
+  Raises:
+    CheckpointError: the path does not exist or holds no finished checkpoint.
+  """
+  path = pathlib.Path(path).expanduser()
+  if not path.exists():
+    raise CheckpointError(f"Checkpoint path {path} does not exist.")
+  if path.is_dir() and path.name.isdigit() and _is_finished(path):
+    return path
+  run_dir = path.parent if path.name == CHECKPOINT_DIR else path
+  steps = checkpoint_steps(run_dir)
+  if not steps:
+    raise CheckpointError(
+        f"{path} holds no finished checkpoint (expected a run folder, its checkpoints/ folder or "
+        "a checkpoints/<iteration> folder).")
+  return run_dir / CHECKPOINT_DIR / str(steps[-1])
+
+
+def _read_item(step_dir: pathlib.Path, item: str) -> Any:
+  ckptr = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+  restored = ckptr.restore(step_dir.resolve(), args=ocp.args.Composite(**{item: ocp.args.JsonRestore()}))
+  return restored[item]
+
+
+def checkpoint_manifest(path: str | os.PathLike) -> dict[str, Any]:
+  """The manifest (iteration, leaf paths/shapes/dtypes, extras) of the checkpoint at ``path``."""
+  return _read_item(resolve_checkpoint(path), "manifest")
+
+
+def checkpoint_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
+  """The resolved config stored with the checkpoint at ``path``."""
+  return config_loader.config_from_dict(_read_item(resolve_checkpoint(path), "config"))
+
+
+def load_flat(path: str | os.PathLike) -> dict[str, np.ndarray]:
+  """Every stored leaf of the checkpoint at ``path`` as ``{tree path: host array}``, no template.
+
+  Typed PRNG keys come back as their raw ``uint32`` key data; zero-size leaves as empty arrays.
+  Useful to inspect or compare checkpoints without building a trainer.
+
+  Raises:
+    CheckpointError: no checkpoint at ``path``.
+  """
+  step_dir = resolve_checkpoint(path)
+  leaves = _read_item(step_dir, "manifest")["leaves"]
+  abstract = {
+      _leaf_name(i): np.zeros(e["data_shape"], np.dtype(e["dtype"]))
+      for i, e in enumerate(leaves) if int(np.prod(e["data_shape"]))
+  }
+  ckptr = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+  arrays = ckptr.restore(
+      step_dir.resolve(), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+  return {
+      e["path"]: np.asarray(arrays.get(_leaf_name(i), np.zeros(e["data_shape"], np.dtype(e["dtype"]))))
+      for i, e in enumerate(leaves)
+  }
+
+
+def _flat_config(data: Any, prefix: str = "") -> dict[str, Any]:
+  if isinstance(data, dict):
+    out = {}
+    for k, v in data.items():
+      out.update(_flat_config(v, f"{prefix}{k}."))
+    return out
+  return {prefix[:-1]: data}
+
+
+def _config_difference(stored: dict[str, Any], current: ml_collections.ConfigDict) -> str:
+  a, b = _flat_config(stored), _flat_config(config_loader.config_to_dict(current))
+  diffs = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+  # Network sizes first: they are what changes parameter shapes.
+  diffs.sort(key=lambda k: (not k.startswith("network."), not k.startswith("ppo.num_envs")))
+  shown = [f"{k}: {a.get(k)!r} in the run, {b.get(k)!r} now" for k in diffs[:3]]
+  return "; ".join(shown)
+
+
+def _mismatch(step_dir: pathlib.Path, what: str, config: ml_collections.ConfigDict | None) -> CheckpointError:
+  detail = ""
+  if config is not None:
+    try:
+      diff = _config_difference(_read_item(step_dir, "config"), config)
+    except Exception:  # pylint: disable=broad-except
+      diff = ""
+    if diff:
+      detail = f" ({diff})"
+  return CheckpointError(
+      f"Checkpoint {step_dir} does not fit the current training state: {what}, so the config "
+      f"differs from the one this run was trained with{detail} — use the run's own config "
+      f"({step_dir.parent.parent / CONFIG_FILE}) or start a new run.")
+
+
+def restore(path: str | os.PathLike, template: Any, config: ml_collections.ConfigDict | None = None) -> Any:
+  """Restores the training state saved at ``path`` into the structure of ``template``.
+
+  Args:
+    path: run folder, its ``checkpoints/`` folder or a ``checkpoints/<iteration>`` folder.
+    template: a TrainState of the current config, concrete or abstract
+      (``jax.eval_shape(trainer.init, rng)``); only its structure, shapes and dtypes are used.
+    config: the current config; when given, a mismatch message also names the differing keys.
+
+  Returns:
+    The restored state (jax arrays where the template has jax arrays or ShapeDtypeStructs), bit-for-bit
+    the saved one.
+
+  Raises:
+    CheckpointError: no checkpoint at ``path``, or the stored leaves do not match the template
+      (the message names the first differing parameter with stored and expected shapes).
+  """
+  step_dir = resolve_checkpoint(path)
+  manifest = _read_item(step_dir, "manifest")
+  stored = manifest["leaves"]
+  paths, leaves, described = _flatten(template)
+  _, treedef = jax.tree_util.tree_flatten(template)
+
+  stored_by_path = {e["path"]: e for e in stored}
+  order = sorted(range(len(paths)), key=lambda i: "params" not in paths[i])  # parameters first
+  for i in order:
+    entry = stored_by_path.get(paths[i])
+    if entry is None:
+      raise _mismatch(step_dir, f"the checkpoint has no leaf {paths[i]!r}", config)
+    if list(entry["shape"]) != described[i]["shape"]:
+      raise _mismatch(
+          step_dir,
+          f"{paths[i]} has stored shape {tuple(entry['shape'])} but the current config expects "
+          f"{tuple(described[i]['shape'])}", config)
+    if entry["dtype"] != described[i]["dtype"]:
+      raise _mismatch(
+          step_dir, f"{paths[i]} has stored dtype {entry['dtype']} but the current code expects "
+          f"{described[i]['dtype']}", config)
+  if len(stored) != len(paths) or [e["path"] for e in stored] != paths:
+    extra = sorted(set(stored_by_path) - set(paths))
+    raise _mismatch(step_dir, f"the checkpoint has leaves the current state lacks ({', '.join(extra[:3])})", config)
+
+  device = jax.devices()[0]
+  abstract = {}
+  for i, info in enumerate(described):
+    if int(np.prod(info["data_shape"])):
+      sharding = getattr(leaves[i], "sharding", None) or jax.sharding.SingleDeviceSharding(device)
+      abstract[_leaf_name(i)] = jax.ShapeDtypeStruct(
+          tuple(info["data_shape"]), np.dtype(info["dtype"]), sharding=sharding)
+  ckptr = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+  arrays = ckptr.restore(
+      step_dir.resolve(), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+
+  out = []
+  for i, (tmpl, info) in enumerate(zip(leaves, described)):
+    name = _leaf_name(i)
+    value = arrays[name] if name in arrays else np.zeros(info["data_shape"], np.dtype(info["dtype"]))
+    if _is_key(tmpl):
+      impl = stored[i].get("key_impl") or info["key_impl"]
+      value = jax.random.wrap_key_data(jax.numpy.asarray(value), impl=impl) if impl else \
+          jax.random.wrap_key_data(jax.numpy.asarray(value))
+    elif isinstance(tmpl, (jax.Array, jax.ShapeDtypeStruct)):
+      value = jax.numpy.asarray(value)
+    elif isinstance(tmpl, np.ndarray):
+      value = np.asarray(value)
+    elif isinstance(tmpl, (bool, int, float, complex, np.generic)):
+      value = type(tmpl)(np.asarray(value).item())
+    out.append(value)
+  return jax.tree_util.tree_unflatten(treedef, out)

@@ -1,0 +1,238 @@
+"""Recurrent actor-critic for PPO: scanned GRUs, MLP heads and the diagonal Gaussian policy.
+
+Structure follows REASAN's ``ActorCriticRecurrent`` (reasan-rl-core.md §3) with a GRU in place of
+its LSTM: the actor and the critic are fully separate (no shared parameters), each a single-layer
+recurrent core followed by an MLP with ELU hidden layers::
+
+  actor:  obs["state"]            -> GRU(rnn_size) -> MLP(actor_hidden, ELU)  -> action means
+  critic: obs["privileged_state"] -> GRU(rnn_size) -> MLP(critic_hidden, ELU) -> value
+
+``rnn_size == 0`` drops the recurrence (pure MLPs, the carry is an empty ``(B, 0)`` array); tests use
+it as the memory-less baseline.
+
+Initialisation is PyTorch's default, as in REASAN (reasan-rl-core.md §3): every weight and bias of a
+linear layer ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in)); every GRU weight and both bias vectors ~
+U(-1/sqrt(H), +1/sqrt(H)). The GRU equations and parameter layout are those of ``torch.nn.GRU``
+(gate order r, z, n; separate input and hidden biases), so weights can be exported one-to-one.
+
+Fix of REASAN's warts: the action noise is a state-independent **log** standard deviation
+(``log_std``, initialised to ``log(init_std)``), so sigma = exp(log_std) > 0 always; REASAN trains the
+raw sigma with no floor, which can go negative and give NaN log-probs (reasan-rl-core.md §12.5).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "elu": nn.elu,
+    "relu": nn.relu,
+    "tanh": jnp.tanh,
+    "silu": nn.silu,
+}
+
+
+def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
+  """Activation by name ("elu", "relu", "tanh", "silu").
+
+  Raises:
+    ValueError: unknown name.
+  """
+  if name not in _ACTIVATIONS:
+    raise ValueError(f"Unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}.")
+  return _ACTIVATIONS[name]
+
+
+def _uniform(bound: float) -> Callable:
+  """Initializer U(-bound, +bound) (PyTorch's default for linear and recurrent layers)."""
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+# ------------------------------------------------------------------------------------------------
+# GRU
+
+
+def gru_cell(hidden_kernel: jax.Array, hidden_bias: jax.Array, h: jax.Array,
+             x_proj: jax.Array) -> jax.Array:
+  """One GRU step on an already-projected input (``torch.nn.GRU`` equations)::
+
+    r = sigmoid(x_r + h W_hr + b_hr)
+    z = sigmoid(x_z + h W_hz + b_hz)
+    n = tanh(x_n + r * (h W_hn + b_hn))
+    h' = (1 - z) * n + z * h
+
+  Args:
+    hidden_kernel: (H, 3H) recurrent weights, gate blocks ordered (r, z, n).
+    hidden_bias: (3H,) recurrent bias.
+    h: (B, H) previous hidden state.
+    x_proj: (B, 3H) input projection ``x W_i + b_i``.
+
+  Returns:
+    (B, H) new hidden state.
+  """
+  hh = h @ hidden_kernel + hidden_bias
+  x_r, x_z, x_n = jnp.split(x_proj, 3, axis=-1)
+  h_r, h_z, h_n = jnp.split(hh, 3, axis=-1)
+  r = jax.nn.sigmoid(x_r + h_r)
+  z = jax.nn.sigmoid(x_z + h_z)
+  n = jnp.tanh(x_n + r * h_n)
+  return (1.0 - z) * n + z * h
+
+
+class ScannedGRU(nn.Module):
+  """Single-layer GRU scanned over time, with per-step resets.
+
+  ``(carry (B, H), (inputs (T, B, D), reset (T, B))) -> (carry (B, H), outputs (T, B, H))``.
+  Where ``reset[t]`` is true the carry is set to zero **before** step t consumes ``inputs[t]``
+  (``reset[t]`` = "inputs[t] is the first observation of an episode"), so the carry handed in for a
+  step is always the one from before its observation, as in REASAN (reasan-rl-core.md §3, §6.3).
+  The input projection is computed for all T steps in one matmul outside the time loop.
+
+  Parameters (PyTorch layout, transposed): ``input_kernel`` (D, 3H), ``input_bias`` (3H,),
+  ``hidden_kernel`` (H, 3H), ``hidden_bias`` (3H,), gate order (r, z, n).
+  """
+
+  features: int
+
+  @nn.compact
+  def __call__(self, carry: jax.Array, inputs: jax.Array,
+               reset: jax.Array) -> tuple[jax.Array, jax.Array]:
+    h = self.features
+    init = _uniform(1.0 / math.sqrt(h))
+    d = inputs.shape[-1]
+    input_kernel = self.param("input_kernel", init, (d, 3 * h))
+    input_bias = self.param("input_bias", init, (3 * h,))
+    hidden_kernel = self.param("hidden_kernel", init, (h, 3 * h))
+    hidden_bias = self.param("hidden_bias", init, (3 * h,))
+
+    x_proj = inputs @ input_kernel + input_bias  # (T, B, 3H)
+
+    def step(hc, xs):
+      x_t, reset_t = xs
+      hc = jnp.where(reset_t[:, None], jnp.zeros_like(hc), hc)
+      hc = gru_cell(hidden_kernel, hidden_bias, hc, x_t)
+      return hc, hc
+
+    return jax.lax.scan(step, carry, (x_proj, reset.astype(bool)))
+
+
+# ------------------------------------------------------------------------------------------------
+# MLP and the two networks
+
+
+class MLP(nn.Module):
+  """Dense layers ``hidden`` with ``activation`` between them, then a linear output layer.
+
+  Weights and biases use PyTorch's default U(+-1/sqrt(fan_in)) (reasan-rl-core.md §3).
+  """
+
+  hidden: Sequence[int]
+  out_features: int
+  activation: str = "elu"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    act = activation_fn(self.activation)
+    kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+    for i, width in enumerate((*self.hidden, self.out_features)):
+      bias_init = _uniform(1.0 / math.sqrt(x.shape[-1]))
+      x = nn.Dense(width, kernel_init=kernel_init, bias_init=bias_init, name=f"dense_{i}")(x)
+      if i < len(self.hidden):
+        x = act(x)
+    return x
+
+
+def _flatten_features(obs: jax.Array) -> jax.Array:
+  """(T, B, ...) -> (T, B, F)."""
+  return obs.reshape(obs.shape[:2] + (-1,))
+
+
+class _RecurrentCore(nn.Module):
+  """GRU(rnn_size) over (T, B, F) inputs, or the identity (carry untouched) if rnn_size == 0."""
+
+  rnn_size: int
+
+  @nn.compact
+  def __call__(self, carry, obs, reset):
+    x = _flatten_features(obs)
+    if self.rnn_size == 0:
+      return carry, x
+    return ScannedGRU(self.rnn_size, name="gru")(carry, x, reset)
+
+
+class Actor(nn.Module):
+  """Policy network: ``(carry (B, H), obs (T, B, ...), reset (T, B)) -> (carry, mean (T, B, A))``.
+
+  Also owns the state-independent ``log_std`` (A,) parameter, initialised to ``log(init_std)``
+  (reasan-rl-core.md §12.5 fix: sigma = exp(log_std) can never be negative).
+  """
+
+  action_size: int
+  rnn_size: int
+  hidden: Sequence[int]
+  activation: str = "elu"
+  init_std: float = 1.0
+
+  @nn.compact
+  def __call__(self, carry, obs, reset):
+    carry, x = _RecurrentCore(self.rnn_size, name="core")(carry, obs, reset)
+    mean = MLP(self.hidden, self.action_size, self.activation, name="mlp")(x)
+    self.param("log_std", nn.initializers.constant(math.log(self.init_std)), (self.action_size,))
+    return carry, mean
+
+
+class Critic(nn.Module):
+  """Value network: ``(carry (B, H), obs (T, B, ...), reset (T, B)) -> (carry, value (T, B))``."""
+
+  rnn_size: int
+  hidden: Sequence[int]
+  activation: str = "elu"
+
+  @nn.compact
+  def __call__(self, carry, obs, reset):
+    carry, x = _RecurrentCore(self.rnn_size, name="core")(carry, obs, reset)
+    return carry, MLP(self.hidden, 1, self.activation, name="mlp")(x)[..., 0]
+
+
+def init_carry(batch_size: int, rnn_size: int) -> jax.Array:
+  """Zero GRU carry (batch_size, rnn_size) float32 ((B, 0) when the recurrence is disabled)."""
+  return jnp.zeros((batch_size, rnn_size), jnp.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# Diagonal Gaussian (REASAN: independent Normal per action dim, sums over dims; §3)
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def gaussian_log_prob(action: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+  """log N(action; mean, exp(log_std)) summed over the last (action) axis. Shapes (..., A) -> (...)."""
+  z = (action - mean) * jnp.exp(-log_std)
+  return jnp.sum(-0.5 * jnp.square(z) - log_std - _HALF_LOG_2PI, axis=-1)
+
+
+def gaussian_entropy(log_std: jax.Array) -> jax.Array:
+  """Entropy sum_d (0.5 + 0.5 ln 2 pi + ln sigma_d). ``log_std`` (..., A) -> (...)."""
+  return jnp.sum(0.5 + _HALF_LOG_2PI + log_std, axis=-1)
+
+
+def gaussian_kl(old_mean: jax.Array, old_std: jax.Array, mean: jax.Array,
+                std: jax.Array) -> jax.Array:
+  """KL(old || new) summed over the action axis, exactly as REASAN's adaptive-lr rule computes it.
+
+  ``sum_d [ln(sigma/sigma_old + 1e-5) + (sigma_old^2 + (mu_old - mu)^2) / (2 sigma^2) - 0.5]``, with
+  REASAN's 1e-5 inside the log (reasan-rl-core.md §5). Shapes broadcast over (..., A) -> (...).
+  """
+  return jnp.sum(
+      jnp.log(std / old_std + 1e-5)
+      + (jnp.square(old_std) + jnp.square(old_mean - mean)) / (2.0 * jnp.square(std)) - 0.5,
+      axis=-1)
