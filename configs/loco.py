@@ -204,14 +204,14 @@ def _backend_is_cpu() -> bool:
 
 
 def _scale_for_cpu(c: ml_collections.ConfigDict) -> None:
-  """CPU-only machines: a real but small run (README, "What runs on a CPU")."""
-  c.ppo.num_envs = 32
+  """CPU-only machines: a real but small run, ~10 min on 2 cores (docs/training.md)."""
+  c.ppo.num_envs = 64
   c.network.rnn_size = 128
   c.network.actor_hidden = (256, 128, 64)
   c.network.critic_hidden = (256, 128, 64)
   c.env.terrain = "flat"
   c.env.terrain_config.num_rows = 4
   c.env.terrain_config.num_cols = 8
-  c.run.num_iterations = 60
-  c.run.iterations_per_call = 5
-  c.run.checkpoint_every = 20
+  c.run.num_iterations = 400
+  c.run.iterations_per_call = 10
+  c.run.checkpoint_every = 100

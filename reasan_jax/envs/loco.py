@@ -245,7 +245,7 @@ class LocoEnv(Env):
         "log": {"terrain_level": persistent["terrain_level"].astype(jnp.float32)},
         **persistent,
     }
-    obs = self._observe(data, info, jax.random.fold_in(k_next, 1))
+    obs = self._observe(data, info, jnp.zeros((4, 3)), jax.random.fold_in(k_next, 1))
     metrics = {f"reward/{k}": jnp.zeros(()) for k in self._metric_names()}
     metrics.update({"died": jnp.zeros(()), "time_out": jnp.zeros(()), "speed": jnp.zeros(())})
     z = jnp.zeros(())
@@ -337,9 +337,10 @@ class LocoEnv(Env):
     push_every = max(int(round(d.push_interval / self.dt)), 1)
     push = (info["step"] % push_every == 0) & d.pushes
     push_v = jax.random.uniform(k_push, (2,), minval=-d.push_velocity, maxval=d.push_velocity)
-    data = data.replace(qvel=jnp.where(push, data.qvel.at[:2].set(push_v), data.qvel))
-
-    obs = self._observe(data, info, k_obs)
+    kick = jnp.where(push, push_v - data.qvel[:2], 0.0)  # a base velocity change moves every point
+    data = data.replace(qvel=data.qvel.at[:2].add(kick))
+    feet_vel = feet_vel.at[:, :2].add(kick)
+    obs = self._observe(data, info, feet_vel, k_obs)
     done = (died | time_out).astype(jnp.float32)
     metrics = {f"reward/{k}": v for k, v in weighted.items()}
     metrics.update({"died": died.astype(jnp.float32),
@@ -397,8 +398,12 @@ class LocoEnv(Env):
     }
 
   # ------------------------------------------------------------------ observations
-  def _observe(self, data: mjx.Data, info: dict[str, Any], rng: jax.Array) -> dict[str, jax.Array]:
-    """Actor (45,) and critic (88,) observations (reasan-loco.md "Actor/Critic observation")."""
+  def _observe(self, data: mjx.Data, info: dict[str, Any], feet_vel: jax.Array,
+               rng: jax.Array) -> dict[str, jax.Array]:
+    """Actor (45,) and critic (88,) observations (reasan-loco.md "Actor/Critic observation").
+
+    ``feet_vel``: (4, 3) world-frame foot velocities, m/s (computed once per step by the caller).
+    """
     o = self.config.obs
     rot = spatial.quat_to_mat(data.qpos[3:7])
     gravity = rot.T @ jnp.array([0.0, 0.0, -1.0])
@@ -418,5 +423,5 @@ class LocoEnv(Env):
     privileged = jnp.concatenate([
         clean, rot.T @ data.qvel[:3] * o.lin_vel_scale,
         (info["foot_force"] > 0.1).astype(jnp.float32), info["torque"],
-        self._foot_velocities(data).reshape(-1), feet.reshape(-1)])
+        feet_vel.reshape(-1), feet.reshape(-1)])
     return {"state": clean + noise, "privileged_state": privileged}

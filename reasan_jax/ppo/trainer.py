@@ -385,14 +385,17 @@ class Trainer:
           action=action, log_prob=networks.gaussian_log_prob(action, mean, log_std), mean=mean,
           value=value, bootstrap_value=bootstrap[0], reward=next_state.reward,
           done=next_state.done, truncation=next_state.truncation)
-      return (next_state, a_carry, c_carry), (transition, episode_sums, count)
+      step_means = {k: jnp.mean(v) for k, v in next_state.metrics.items()}
+      return (next_state, a_carry, c_carry), (transition, episode_sums, count, step_means)
 
     keys = jax.random.split(rng, int(self.ppo.unroll_length))
-    carry, (data, episode_sums, counts) = jax.lax.scan(
+    carry, (data, episode_sums, counts, step_means) = jax.lax.scan(
         step, (env_state, actor_carry, critic_carry), keys)
     count = jnp.sum(counts)
     episode = {f"episode/{k}": jnp.sum(v) / jnp.maximum(count, 1.0) for k, v in episode_sums.items()}
     episode["episode/count"] = count
+    # Dense per-step means of the env's metrics (e.g. reward terms) over the whole rollout.
+    episode.update({f"rollout/{k}": jnp.mean(v) for k, v in step_means.items()})
     return carry, data, episode
 
   def _sgd_step(self, carry, minibatch: losses.Batch, old_log_std: jax.Array):
