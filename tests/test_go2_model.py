@@ -1,9 +1,8 @@
 """The Go2 MJCF, its collision variants and scenes, the joint-order conversion and the terrain.
 
 Figures checked against go2-robot.md and reasan-rl-core.md §13-15. MJX compiles dominate the run
-time on CPU, so MJX work is limited to: one traced (lowered) ``mjx.step`` per scene/variant, one
-compiled step of the largest collision set, and one compiled 0.5 s standing rollout (2 envs) per
-ground type.
+time on CPU, so MJX work is limited to two compiled 0.5 s standing rollouts (2 envs; "body" on
+flat, "feet" on rough) and a traced (not compiled) ``mjx.step`` for the other four scenes.
 """
 
 from __future__ import annotations
@@ -286,9 +285,10 @@ def test_rough_scene_has_hfield(models, small_terrain):
   np.testing.assert_array_equal(m2.hfield_data, m.hfield_data)
 
 
-# feet_base (flat, rough) and body (flat) are compiled and run below; tracing catches
-# unsupported collision pairs for the other three without paying for their XLA compiles.
-@pytest.mark.parametrize("var,ter", [("feet", "flat"), ("feet", "rough"), ("body", "rough")])
+# The standing rollouts below compile and run body/flat and feet/rough; tracing catches
+# unsupported collision pairs for the other four without paying for their XLA compiles.
+@pytest.mark.parametrize("var,ter", [("feet", "flat"), ("feet_base", "flat"),
+                                     ("feet_base", "rough"), ("body", "rough")])
 def test_mjx_traces_other_scenes(models, var, ter):
   """put_model + make_data + a traced jitted mjx.step."""
   mx = go2.put_model(models[var, ter])
@@ -296,23 +296,6 @@ def test_mjx_traces_other_scenes(models, var, ter):
   out = jax.eval_shape(jax.jit(mjx.step), mx, dx)
   assert out.qpos.shape == (19,) and out.qvel.shape == (18,)
   assert out._impl.contact.dist.shape == (dx._impl.ncon,)
-
-
-def test_mjx_step_body_variant_compiles_and_runs(models):
-  """One compiled mjx.step of the largest collision set: all 23 body geoms vs the floor."""
-  m = models["body", "flat"]
-  mx = go2.put_model(m)
-  d = mujoco.MjData(m)
-  mujoco.mj_resetDataKeyframe(m, d, 0)
-  dx = mjx.put_data(m, d)
-  dx = jax.jit(mjx.step)(mx, dx)
-  mujoco.mj_step(m, d)
-  assert np.all(np.isfinite(np.asarray(dx.qpos)))
-  np.testing.assert_allclose(np.asarray(dx.qpos), d.qpos, atol=1e-5)
-  geoms = {tuple(int(x) for x in g) for g in np.asarray(dx._impl.contact.geom)}
-  ground = go2.robot_ids(m).ground_geom
-  expected = {(ground, m.geom(n).id) for n in _expected_colliders("body")}
-  assert geoms == expected
 
 
 # ----------------------------------------------------------------------------------------------
@@ -351,12 +334,16 @@ def test_standing_mujoco(models, small_terrain, var, ter):
 
 @pytest.fixture(scope="module")
 def mjx_rollouts(models, small_terrain):
-  """0.5 s PD standing in MJX (2 envs: home pose and a perturbed pose), flat and rough."""
+  """0.5 s PD standing in MJX (2 envs: home pose and a perturbed pose).
+
+  Flat uses the "body" variant (the largest collision set, 37 contacts), rough the "feet"
+  variant (box-hfield pairs of "feet_base"/"body" take minutes to compile on CPU).
+  """
   steps = 100
   target = jnp.asarray(go2.DEFAULT_POSE_MJCF, jnp.float32)
   out = {}
-  for ter in go2.TERRAIN_TYPES:
-    m = models["feet_base", ter]
+  for ter, var in (("flat", "body"), ("rough", "feet")):
+    m = models[var, ter]
     mx = go2.put_model(m)
     terrain = small_terrain if ter == "rough" else None
     q0 = _spawn_qpos(terrain)
@@ -365,23 +352,26 @@ def mjx_rollouts(models, small_terrain):
     q1[2] += 0.02
     qpos = np.stack([q0, q1])
 
-    def init(qpos, mx=mx):
-      d = mjx.make_data(mx)
-      return mjx.forward(mx, d.replace(qpos=qpos))
-
-    def substep(d, _, mx=mx):
-      tau = jnp.clip(KP * (target - d.qpos[7:]) - KD * d.qvel[6:], -go2.TORQUE_LIMIT,
-                     go2.TORQUE_LIMIT)
-      d = mjx.step(mx, d.replace(ctrl=tau))
-      return d, d.qpos[:3]
-
     @jax.jit
-    def rollout(qpos):
-      d = jax.vmap(init)(qpos)
-      d, traj = jax.lax.scan(jax.vmap(substep, in_axes=(0, None)), d, None, length=steps)
-      return d, traj
+    def rollout(mx, d):
+      # The model is an argument, not a closure constant, so XLA does not constant-fold it.
+      def substep(d, _):
+        tau = jnp.clip(KP * (target - d.qpos[7:]) - KD * d.qvel[6:], -go2.TORQUE_LIMIT,
+                       go2.TORQUE_LIMIT)
+        d = mjx.step(mx, d.replace(ctrl=tau))
+        return d, d.qpos[:3]
 
-    d, traj = rollout(jnp.asarray(qpos, jnp.float32))
+      return jax.lax.scan(jax.vmap(substep), d, None, length=steps)
+
+    # Initial data built on the host (mj_forward + put_data) to keep mjx.forward out of the
+    # compiled program.
+    datas = []
+    for q in qpos:
+      dc = mujoco.MjData(m)
+      dc.qpos[:] = q
+      mujoco.mj_forward(m, dc)
+      datas.append(mjx.put_data(m, dc))
+    d, traj = rollout(mx, jax.tree_util.tree_map(lambda *x: jnp.stack(x), *datas))
     ref = np.stack([_stand_c(m, q, steps * SIM_DT)[0] for q in qpos], axis=1)
     out[ter] = (m, terrain, d, np.asarray(traj), ref)
   return out
@@ -399,10 +389,13 @@ def test_standing_mjx_matches_mujoco(mjx_rollouts, ter):
   tol = 3e-3 if ter == "flat" else 6e-3
   assert np.abs(traj[..., 2] - ref[..., 2]).max() < tol
   assert np.abs(traj[..., :2] - ref[..., :2]).max() < 2 * tol
-  # Every foot in contact in MJX at the end.
+  # MJX collides exactly the robot-ground pairs, and every foot is in contact at the end.
   ids = go2.robot_ids(m)
   geom = np.asarray(d._impl.contact.geom)  # (envs, ncon, 2)
   dist = np.asarray(d._impl.contact.dist)  # (envs, ncon)
+  pairs = {tuple(int(x) for x in g) for g in geom[0]}
+  var = "body" if ter == "flat" else "feet"
+  assert pairs == {(ids.ground_geom, m.geom(n).id) for n in _expected_colliders(var)}
   for env in range(2):
     for g in ids.foot_geoms:
       sel = (geom[env] == g).any(axis=1)

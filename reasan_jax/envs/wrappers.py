@@ -26,10 +26,34 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from mujoco import mjx
 
 from reasan_jax.envs.base import Env, State
 
 _WRAPPER_KEYS = ("model_fields", "autoreset_rng", "episode_sums", "final_obs", "episode")
+
+# On an auto-reset of an MJX env only these ``mjx.Data`` fields are taken from the fresh episode:
+# the integration state (what ``mjx.step`` reads) and the kinematic outputs observers use. All other
+# fields (contacts, constraint rows, forces, velocities of the com frames, ...) are derived and are
+# recomputed from ``qpos``/``qvel`` by the next physics step, so copying them would only cost memory
+# bandwidth (the select over the whole ``Data`` made the env ~10% slower at 1024 envs).
+MJX_RESET_FIELDS = (
+    "time", "qpos", "qvel", "act", "history", "qacc_warmstart", "plugin_state", "ctrl",
+    "qfrc_applied", "xfrc_applied", "eq_active", "mocap_pos", "mocap_quat", "userdata",
+    "xpos", "xquat", "xmat", "geom_xpos", "geom_xmat", "site_xpos", "site_xmat",
+)
+
+
+def select_data(done: jax.Array, fresh: Any, old: Any) -> Any:
+  """``fresh`` where ``done`` else ``old``, for one env's physics data.
+
+  For an ``mjx.Data`` only :data:`MJX_RESET_FIELDS` are selected (derived fields keep ``old``'s
+  values until the next physics step recomputes them); any other pytree is selected leaf by leaf.
+  """
+  if isinstance(old, mjx.Data):
+    return old.replace(**{
+        f: jnp.where(done, getattr(fresh, f), getattr(old, f)) for f in MJX_RESET_FIELDS})
+  return jax.tree.map(lambda a, b: jnp.where(done, a, b), fresh, old)
 
 
 class VecEnv:
@@ -102,7 +126,7 @@ class VecEnv:
 
     # Episode-level outputs of the finished step (pre-reset), then swap in the fresh episode.
     out = State(
-        data=jax.tree.map(pick, fresh.data, nxt.data),
+        data=select_data(done, fresh.data, nxt.data),
         obs=jax.tree.map(pick, fresh.obs, nxt.obs),
         reward=nxt.reward,
         done=nxt.done,
