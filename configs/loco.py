@@ -21,8 +21,17 @@ def env_config() -> ml_collections.ConfigDict:
   c.sim_dt = 0.005  # s, physics step (200 Hz)
   c.decimation = 4  # physics steps per policy step -> 50 Hz
   c.episode_length = 1000  # policy steps (20 s); time-out when step counter >= 999
-  c.collisions = "feet_base"  # go2.load_model variant: feet + trunk/head for the base-contact check
+  # go2.load_model variant. "feet": only the feet collide and the base contact is checked
+  # geometrically (trunk box/head below the ground); "feet_base" adds trunk/head collisions and
+  # checks their contact force instead (12x slower per step on the height field, 1.2x on flat).
+  c.collisions = "feet"
   c.terrain = "rough"  # "rough" (REASAN's height field) or "flat"
+  # Newton solver caps written into the model (the MJCF carries 4/6). With armature 0 (below),
+  # 4 iterations left the contact solve unconverged often enough that the released policy fell
+  # on the height field (MuJoCo, 12 spawns: 1-2 falls at 0.5-1.0 m/s); 8 gave none. Cost: ~1.4x
+  # per physics step on CPU (docs/deviations.md).
+  c.solver_iterations = 8
+  c.solver_ls_iterations = 8
 
   t = c.terrain_config = ml_collections.ConfigDict()
   t.num_rows = 10  # curriculum levels (reasan-rl-core.md §15)
@@ -48,6 +57,10 @@ def env_config() -> ml_collections.ConfigDict:
   m.strength_range = (0.9, 1.1)
   m.torque_limit = 23.5  # N m (saturation = effort limit)
   m.velocity_limit = 30.0  # rad/s
+  # Rotor armature, kg m^2, written into the model's leg dofs. REASAN's Isaac Go2 (USD from
+  # Unitree's URDF) sets none; with Menagerie's 0.01 the released policy reaches 0.80 m/s at a
+  # 1.0 m/s command in our model, with 0 it reaches 0.89 (docs/deviations.md, sim2sim).
+  m.armature = 0.0
 
   cmd = c.commands = ml_collections.ConfigDict()
   cmd.ranges = (2.5, 1.5, 3.0)  # |vx| m/s, |vy| m/s, |wz| rad/s
@@ -98,7 +111,8 @@ def env_config() -> ml_collections.ConfigDict:
   r.clearance_relative = True  # foot height above the terrain below it (fix; REASAN: world z)
 
   term = c.termination = ml_collections.ConfigDict()
-  term.base_contact_force = 1.0  # N, over the last 3 physics sub-steps
+  term.base_contact = "geometric"  # "geometric" (trunk/head touch the ground) or "force"
+  term.base_contact_force = 1.0  # N, over the last 3 physics sub-steps ("force" only)
   term.gravity_z = -0.25  # die when projected gravity z > this (tilt > ~75.5 deg)
 
   rs = c.reset = ml_collections.ConfigDict()

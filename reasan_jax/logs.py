@@ -67,7 +67,9 @@ def _pick(keys: Sequence[str], wanted: Sequence[str]) -> str | None:
   return None
 
 
-def _format_float(value: float) -> str:
+def _format_float(value: float | str) -> str:
+  if isinstance(value, str):
+    return value
   if isinstance(value, (int, np.integer)):
     return str(int(value))
   return repr(float(value))
@@ -211,17 +213,22 @@ class Logger:
         if isinstance(value, bool):
           value = int(value)
         row[name] = value  # the trainer's own env_steps etc. win over the bookkeeping columns
+      if row.get("episode/count", 1) == 0:
+        # No episode ended in this iteration: its episode statistics are undefined, not 0.
+        for name in list(row):
+          if name.startswith("episode/") and name != "episode/count":
+            row[name] = ""
       rows.append(row)
 
     self._append_rows(rows)
     for row in rows:
       it = row["iteration"]
       for name, value in row.items():
-        if name != "iteration":
+        if name != "iteration" and value != "":
           self._tb.add_scalar(name if "/" in name else f"Perf/{name}" if name in BOOKKEEPING else name,
                               value, global_step=it)
       if self._wandb is not None:
-        self._wandb.log(dict(row), step=it)
+        self._wandb.log({k: v for k, v in row.items() if v != ""}, step=it)
     self._tb.flush()
     if self._bar is not None:
       self._update_bar_fields(rows, steps_per_s)

@@ -52,9 +52,9 @@ def sim2sim_config(terrain: str = "flat", noise: bool = False, pushes: bool = Fa
   cfg.obs.noise = noise
   cfg.randomization.enabled = randomize
   cfg.randomization.pushes = pushes
-  if terrain == "rough":  # a small grid is enough: every cell is statistically identical
-    cfg.terrain_config.num_rows = 2
-    cfg.terrain_config.num_cols = 4
+  if terrain == "rough":  # robots spawn in the middle (run_sim2sim): 20 m of rough ground each way
+    cfg.terrain_config.num_rows = 6
+    cfg.terrain_config.num_cols = 6
     cfg.terrain_config.border = 8.0
   return cfg
 
@@ -91,9 +91,16 @@ def run_sim2sim(env, apply_fn: Callable, params: Any, init_carry: Callable[[int]
   steps = int(round(duration / env.dt))
   window = int(round(average / env.dt))
 
+  rows, cols = env.config.terrain_config.num_rows, env.config.terrain_config.num_cols
+
   @jax.jit
   def rollout(params, rng):
-    state = jax.vmap(env.reset)(jax.random.split(rng, batch))
+    keys = jax.random.split(rng, batch)
+    # Spawn every robot on the central cells so a 20 s walk stays on the terrain.
+    persistent = jax.vmap(env.persistent)(jax.vmap(env.reset)(keys))
+    persistent["terrain_level"] = jnp.full((batch,), rows // 2, jnp.int32)
+    persistent["terrain_col"] = (cols // 2 - 1 + jnp.arange(batch) % 2).astype(jnp.int32)
+    state = jax.vmap(env.reset)(keys, persistent)
     info = dict(state.info)
     info["command"] = jnp.asarray(cmds)
     info["next_resample"] = jnp.full((batch,), 2**30, jnp.int32)

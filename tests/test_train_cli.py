@@ -131,7 +131,7 @@ def test_load_registered_name_and_arg():
   cfg = config_loader.load_config("loco")
   assert cfg.name == "loco" and cfg.env.task == "loco"
   assert config_loader.load_config("loco:gpu").ppo.num_envs == 4096
-  assert config_loader.load_config("loco:cpu").ppo.num_envs == 32
+  assert config_loader.load_config("loco:cpu").ppo.num_envs == 64
 
 
 def test_load_path_and_path_arg(tiny_config):

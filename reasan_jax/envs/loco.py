@@ -85,6 +85,9 @@ class LocoEnv(Env):
     self.mj_model = go2.load_model(
         collisions=cfg.collisions, terrain=cfg.terrain, terrain_config=self.terrain)
     self.mj_model.opt.timestep = cfg.sim_dt
+    self.mj_model.dof_armature[6:] = cfg.motor.armature
+    self.mj_model.opt.iterations = cfg.solver_iterations
+    self.mj_model.opt.ls_iterations = cfg.solver_ls_iterations
     self.mjx_model = go2.put_model(self.mj_model)
 
     m = self.mj_model
@@ -95,6 +98,13 @@ class LocoEnv(Env):
     self._foot_geoms = np.array(
         [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, n) for n in go2.FOOT_GEOMS])
     self._contact_maps()
+    self._base_points, self._base_radii = self._base_probe_points()
+    if cfg.termination.base_contact not in ("geometric", "force"):
+      raise ValueError("env.termination.base_contact must be 'geometric' or 'force', got "
+                       f"{cfg.termination.base_contact!r}.")
+    if cfg.termination.base_contact == "force" and not self._base_contact.any():
+      raise ValueError("env.termination.base_contact='force' needs colliding trunk geoms; set "
+                       "env.collisions='feet_base' (or 'body').")
 
     self._default = jnp.asarray(go2.DEFAULT_POSE_REASAN, jnp.float32)
     lo, hi = go2.soft_limits(0.9).T
@@ -126,16 +136,50 @@ class LocoEnv(Env):
         [np.any(gid == g, axis=1) for g in self._foot_geoms], axis=1).astype(np.float32)
     self._base_contact = np.any(body == self._base_body, axis=1).astype(np.float32)
 
+  def _base_probe_points(self) -> tuple[np.ndarray, np.ndarray]:
+    """Base-frame points whose contact with the ground ends an episode, with their radii.
+
+    The 8 corners of the trunk box (radius 0) and the head sphere's centre (its radius), taken from
+    the model's ``base_box``/``head`` geoms (go2-robot.md collision shapes).
+    """
+    m = self.mj_model
+    points, radii = [], []
+    for name in go2.BASE_GEOMS:
+      g = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, name)
+      pos, size = m.geom_pos[g], m.geom_size[g]
+      rot = np.zeros(9)
+      mujoco.mju_quat2Mat(rot, m.geom_quat[g])
+      if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_BOX:
+        signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
+        points += list(pos + (signs * size[:3]) @ rot.reshape(3, 3).T)
+        radii += [0.0] * 8
+      else:  # sphere / capsule end: centre and radius
+        points.append(pos)
+        radii.append(size[0])
+    return np.asarray(points, np.float32), np.asarray(radii, np.float32)
+
+  def _base_touches_ground(self, qpos: jax.Array) -> jax.Array:
+    """() bool: a trunk-box corner or the head sphere is at or below the ground (geometric check)."""
+    rot = spatial.quat_to_mat(qpos[3:7])
+    world = qpos[:3] + self._base_points @ rot.T
+    ground = self._terrain_height(world[:, :2])
+    return jnp.any(world[:, 2] - self._base_radii <= ground)
+
   def _contact_normals(self, data: mjx.Data) -> jax.Array:
     """(ncon,) normal contact force, N, of every condim-3 contact slot."""
     force, _ = mjx_support.contact_force_dim(self.mjx_model, data, 3)
     return force[:, 0]
 
   def _terrain_height(self, xy: jax.Array) -> jax.Array:
+    """Ground height (m) under world points ``xy`` (..., 2); read from the model's height field
+    (``mjx_model.hfield_data``) so the grid is not embedded in the program twice."""
     if self.terrain is None:
       return jnp.zeros(xy.shape[:-1])
     t = self.terrain
-    return terrain_lib.height_at(jnp.asarray(t.heights), t.hscale, jnp.asarray(t.origin_xy), xy)
+    ny, nx = t.shape
+    m = self.mjx_model
+    heights = m.hfield_data[:ny * nx].reshape(ny, nx) * m.hfield_size[0, 2]
+    return terrain_lib.height_at(heights, t.hscale, jnp.asarray(t.origin_xy), xy)
 
   def _sample_command(self, rng: jax.Array) -> jax.Array:
     c = self.config.commands
@@ -283,13 +327,17 @@ class LocoEnv(Env):
                             cfg.motor.torque_limit, cfg.motor.velocity_limit)
       data = mjx.step(m, data.replace(ctrl=tau))
       normals = self._contact_normals(data)
-      return data, (tau, normals @ self._base_contact, normals @ self._foot_contact)
+      if cfg.termination.base_contact == "geometric":
+        base_hit = self._base_touches_ground(data.qpos)
+      else:
+        base_hit = normals @ self._base_contact > cfg.termination.base_contact_force
+      return data, (tau, base_hit, normals @ self._foot_contact)
 
-    data, (taus, base_force, foot_force) = jax.lax.scan(
+    data, (taus, base_hits, foot_force) = jax.lax.scan(
         substep, data, None, length=cfg.decimation)
     tau = go2.to_reasan(taus[-1])
     foot_force = foot_force[-1]
-    base_hit = jnp.max(base_force[-3:]) > cfg.termination.base_contact_force
+    base_hit = jnp.any(base_hits[-3:])  # the last 3 sub-steps, like REASAN's contact history
 
     info["step"] = info["step"] + 1
     rng, k_cmd, k_int, k_push, k_obs = jax.random.split(info["rng"], 5)
