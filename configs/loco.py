@@ -226,6 +226,6 @@ def _scale_for_cpu(c: ml_collections.ConfigDict) -> None:
   c.env.terrain = "flat"
   c.env.terrain_config.num_rows = 4
   c.env.terrain_config.num_cols = 8
-  c.run.num_iterations = 400
+  c.run.num_iterations = 300
   c.run.iterations_per_call = 10
   c.run.checkpoint_every = 100

@@ -231,6 +231,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
 
   env = make_env(config)
   trainer = make_trainer(env, config)
+  video = _training_video(trainer, config)  # before any folder is written: fails on no OpenGL
   rng = jax.random.PRNGKey(int(run_cfg.seed))
   if start_ckpt is not None:
     try:
@@ -275,6 +276,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
       env_steps_per_iteration=steps_per_iter, progress=not args.no_progress)
   every = int(run_cfg.checkpoint_every)
   per_call = int(run_cfg.iterations_per_call)
+  video_every = int(run_cfg.get("video_every", 0) or 0)
   try:
     while iteration < total:
       k = min(per_call, total - iteration)
@@ -301,6 +303,9 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
       if iteration // every > (iteration - k) // every or iteration >= total:
         checkpointer.save(iteration, state, config, extra(iteration))
         last_saved = iteration
+      if video is not None and (iteration // video_every > (iteration - k) // video_every
+                                or iteration >= total):
+        _record_video(video, run_dir, state, iteration, logger)
   except KeyboardInterrupt:
     if iteration > last_saved:
       try:
@@ -319,6 +324,36 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
         f"metrics in {run_dir / logs_lib.METRICS_FILE}.")
   print(f"TensorBoard: tensorboard --logdir {runs_dir}")
   return run_dir
+
+
+def _training_video(trainer, config: ml_collections.ConfigDict):
+  """The ``run.video_every`` recorder (:class:`reasan_jax.play.TrainingVideo`), or None when off.
+
+  Raises:
+    UsageError: videos requested for a task play cannot render, or no OpenGL backend.
+  """
+  n = config.run.get("video_every", 0) or 0
+  if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+    raise UsageError(f"config.run.video_every must be an integer >= 0 (0 = off), got {n!r}.")
+  if n == 0:
+    return None
+  from reasan_jax import play, render  # pylint: disable=import-outside-toplevel
+
+  try:
+    return play.TrainingVideo(trainer, config)
+  except (play.PlayError, render.RenderError) as e:
+    reason = str(e).rstrip(".")
+    raise UsageError(f"config.run.video_every={n} cannot be honoured: {reason} — or train without "
+                     "videos (--config.run.video_every=0).") from e
+
+
+def _record_video(video, run_dir: pathlib.Path, state: Any, iteration: int, logger) -> None:
+  """Writes one training video; a failure is logged, never fatal to the run."""
+  try:
+    path = video.record(run_dir, state, iteration)
+    logger.write(f"video: {path}")
+  except Exception as e:  # pylint: disable=broad-except
+    logger.write(f"warning: no video for iteration {iteration}: {e}")
 
 
 def _enable_compilation_cache() -> None:
