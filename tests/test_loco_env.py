@@ -62,7 +62,7 @@ def test_observation_uses_reasan_joint_order(venv, state0):
   one = jax.tree.map(lambda x: x[0], state0)
   q_mjcf = np.asarray(go2.DEFAULT_POSE_MJCF) + 0.01 * np.arange(12)
   data = one.data.replace(qpos=one.data.qpos.at[7:].set(q_mjcf))
-  obs = env._observe(data, one.info, jax.random.PRNGKey(1))["privileged_state"]
+  obs = env._observe(data, one.info, jnp.zeros((4, 3)), jax.random.PRNGKey(1))["privileged_state"]
   expected = go2.to_reasan(q_mjcf) - go2.DEFAULT_POSE_REASAN
   np.testing.assert_allclose(obs[9:21], expected, atol=1e-6)
   # REASAN index 4 is FL_thigh, MJCF index 1.

@@ -1,0 +1,142 @@
+"""Scaling of our training iteration with num_envs on this CPU, and where the time goes.
+
+Run from the repository root (main interpreter only, no venv needed):
+
+  nice -n 19 python benchmarks/scaling.py                                   # 64 256 1024 4096 envs
+  nice -n 19 python benchmarks/scaling.py --batches 64 256                  # the quick part
+  python benchmarks/scaling.py --batches 4 --unroll 4 --epochs 1 --minibatches 1   # tiny check
+
+For each batch size (one fresh subprocess each, so its peak RSS is its own) it compiles and times,
+with the CPU loco config (``configs/loco.py``, GRU policy unless ``--mlp``):
+
+* ``iteration``: ``Trainer.run(state, 1)`` - rollout + GAE + epochs x minibatches update.
+* ``rollout``: the trainer's rollout alone (``unroll_length`` steps of actor/critic GRU + env).
+* ``env``: ``unroll_length`` ``VecEnv.step`` calls with zero actions (task + physics + auto-reset).
+* ``physics``: ``unroll_length`` x ``decimation`` raw ``mjx.step`` on the same model and batch.
+
+Breakdown of one iteration: physics; env overhead = env - physics; policy = rollout - env
+(actor/critic forward, sampling, bootstrap value); update = iteration - rollout (GAE, minibatch
+gathers, forward/backward, Adam). Each timed twice (best kept). Prints a table and writes
+``benchmarks/results/scaling.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import _common  # noqa: E402
+
+
+def worker(args) -> dict:
+  """Times the four programs for one batch size (``args.batches[0]``)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from mujoco import mjx  # pylint: disable=import-outside-toplevel
+
+  from configs import loco  # pylint: disable=import-outside-toplevel
+  from reasan_jax import go2  # pylint: disable=import-outside-toplevel
+  from reasan_jax.envs import VecEnv, make  # pylint: disable=import-outside-toplevel
+  from reasan_jax.ppo.trainer import Trainer  # pylint: disable=import-outside-toplevel
+
+  n = args.batches[0]
+  c = loco.get_config("cpu")
+  c.ppo.num_envs, c.ppo.unroll_length = n, args.unroll
+  c.ppo.num_minibatches, c.ppo.num_epochs = args.minibatches, args.epochs
+  if args.mlp:
+    c.network.rnn_size = 0
+  venv = VecEnv(make(c.env), n)
+  trainer = Trainer(venv, c)
+  state = jax.block_until_ready(trainer.init(jax.random.PRNGKey(0)))
+  model = venv.env.mjx_model
+  target = jnp.asarray(go2.DEFAULT_POSE_MJCF)
+  zeros = jnp.zeros((n, venv.action_size))
+  T = args.unroll  # noqa: N806
+
+  programs = {
+      "iteration": (lambda s: trainer.run(s, 1), state),
+      "rollout": (jax.jit(lambda s: trainer._rollout(  # pylint: disable=protected-access
+          s.params, s.normalizer, s.env_state, s.actor_carry, s.critic_carry, s.rng)), state),
+      "env": (jax.jit(lambda e: jax.lax.scan(
+          lambda x, _: (venv.step(x, zeros), ()), e, None, length=T)[0]), state.env_state),
+  }
+
+  def raw(d):
+    def sub(x, _):
+      tau = jnp.clip(35.0 * (target - x.qpos[:, 7:]) - 0.5 * x.qvel[:, 6:], -23.5, 23.5)
+      return jax.vmap(lambda y: mjx.step(model, y))(x.replace(ctrl=tau)), ()
+    return jax.lax.scan(sub, d, None, length=T * c.env.decimation)[0]
+  programs["physics"] = (jax.jit(raw), state.env_state.data)
+
+  out = {"num_envs": n, "env_steps_per_iteration": n * T}
+  for name, (fn, arg) in programs.items():
+    times = []
+    for _ in range(1 + args.repeats):
+      t = time.perf_counter()
+      jax.block_until_ready(fn(arg))
+      times.append(time.perf_counter() - t)
+    out[f"{name}_s"] = min(times[1:])
+    out[f"{name}_compile_s"] = times[0] - min(times[1:])
+  out["train_env_steps_per_s"] = n * T / out["iteration_s"]
+  out["rollout_env_steps_per_s"] = n * T / out["rollout_s"]
+  out["env_env_steps_per_s"] = n * T / out["env_s"]
+  out["physics_env_steps_per_s"] = n * T / out["physics_s"]
+  it = out["iteration_s"]
+  out["share"] = {"physics": out["physics_s"] / it,
+                  "env_overhead": (out["env_s"] - out["physics_s"]) / it,
+                  "policy": (out["rollout_s"] - out["env_s"]) / it,
+                  "update": (it - out["rollout_s"]) / it}
+  return out
+
+
+def main(argv=None) -> dict:
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024, 4096])
+  p.add_argument("--unroll", type=int, default=24)
+  p.add_argument("--minibatches", type=int, default=4)
+  p.add_argument("--epochs", type=int, default=10)
+  p.add_argument("--repeats", type=int, default=1, help="timed calls after the compiling one")
+  p.add_argument("--mlp", action="store_true", help="network.rnn_size = 0")
+  p.add_argument("--out", default=None)
+  p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+  args = p.parse_args(argv)
+
+  if args.worker:
+    res = worker(args)
+    _common.emit(res)
+    return res
+
+  rows = []
+  for n in args.batches:
+    res = _common.run_worker(sys.executable, __file__, [
+        "--worker", "--batches", str(n), "--unroll", str(args.unroll), "--minibatches",
+        str(args.minibatches), "--epochs", str(args.epochs), "--repeats", str(args.repeats)]
+        + (["--mlp"] if args.mlp else []))
+    res.update({f"share_{k}": v for k, v in res.pop("share").items()})
+    rows.append(res)
+    print(f"num_envs {n}: train {res['train_env_steps_per_s']:.0f} env-steps/s, rollout "
+          f"{res['rollout_env_steps_per_s']:.0f}, env {res['env_env_steps_per_s']:.0f}, physics "
+          f"{res['physics_env_steps_per_s']:.0f}; peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
+  print(_common.table(rows, [
+      ("num_envs", "num_envs", "d"), ("train steps/s", "train_env_steps_per_s", ".0f"),
+      ("rollout steps/s", "rollout_env_steps_per_s", ".0f"), ("env steps/s", "env_env_steps_per_s", ".0f"),
+      ("physics steps/s", "physics_env_steps_per_s", ".0f"), ("physics", "share_physics", ".0%"),
+      ("env ovh", "share_env_overhead", ".0%"), ("policy", "share_policy", ".0%"),
+      ("update", "share_update", ".0%"), ("RSS MB", "peak_rss_mb", ".0f")]))
+  result = {"settings": {"batches": args.batches, "unroll_length": args.unroll,
+                         "num_minibatches": args.minibatches, "num_epochs": args.epochs,
+                         "repeats": args.repeats, "network": "mlp" if args.mlp else "gru (cpu config)",
+                         "env": "loco (configs/loco.py cpu: flat, feet collisions)"},
+            "versions": _common.versions(), "rows": rows}
+  _common.write("scaling", result, args.out)
+  return result
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,111 @@
+"""Each benchmark script runs on a tiny setting and writes its JSON (not a benchmark itself).
+
+Our side of every script runs in every test session. The peers' side (Brax PPO, Playground) needs
+``benchmarks/.venv-brax`` (``bash benchmarks/setup_brax_venv.sh``); tests never create it and skip
+with the reason when it is absent. Those tests are also marked ``slow``: on a cold compilation
+cache Brax's tiny PPO alone compiles for minutes on 2 CPU cores. Workers are subprocesses sharing
+the tests' persistent JAX compilation cache through ``JAX_COMPILATION_CACHE_DIR`` (so compile figures
+of these tiny runs are meaningless).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pathlib
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+VENV_PY = BENCH / ".venv-brax" / "bin" / "python"
+needs_venv = pytest.mark.skipif(
+    not VENV_PY.exists(),
+    reason="peers' venv benchmarks/.venv-brax absent (create: bash benchmarks/setup_brax_venv.sh)")
+
+PPO_TINY = ["--num-envs", "4", "--minibatches", "1", "--epochs", "1", "--unroll", "4",
+            "--iterations", "1", "--repeats", "1", "--hidden", "16", "--rnn", "16"]
+
+
+def _load(name: str):
+  sys.path.insert(0, str(BENCH))
+  spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(monkeypatch):
+  cache = os.environ.get(
+      "REASAN_JAX_CACHE", str(pathlib.Path.home() / ".cache" / "reasan_jax" / "jax"))
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", cache)
+  monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+
+
+def test_ppo_vs_brax_ours_tiny(tmp_path):
+  out = tmp_path / "ppo.json"
+  _load("ppo_vs_brax").main(PPO_TINY + ["--out", str(out), "--sides", "ours-gru"])
+  data = json.loads(out.read_text())
+  (row,) = data["rows"]
+  assert row["side"] == "ours-gru" and row["env_steps_per_s"] > 0 and row["peak_rss_mb"] > 0
+  assert data["settings"]["num_envs"] == 4 and "machine" in data
+
+
+def test_ppo_vs_brax_without_venv_skips_brax(tmp_path):
+  out = tmp_path / "ppo.json"
+  res = _load("ppo_vs_brax").main(
+      PPO_TINY + ["--out", str(out), "--sides", "brax-mlp", "--brax-python", str(tmp_path / "none")])
+  assert res["rows"] == [] and "brax-mlp" in res["skipped"]
+
+
+@pytest.mark.slow
+@needs_venv
+def test_ppo_vs_brax_brax_tiny(tmp_path):
+  out = tmp_path / "ppo.json"
+  _load("ppo_vs_brax").main(PPO_TINY + ["--out", str(out), "--sides", "brax-mlp"])
+  (row,) = json.loads(out.read_text())["rows"]
+  assert row["side"] == "brax-mlp" and row["env_steps_per_s"] > 0
+
+
+def test_env_vs_playground_ours_tiny(tmp_path):
+  out = tmp_path / "env.json"
+  _load("env_vs_playground").main(["--batches", "4", "--steps", "2", "--repeats", "1", "--out",
+                                   str(out), "--sides", "ours@main"])
+  (row,) = json.loads(out.read_text())["rows"]
+  assert row["side"] == "ours@main" and row["us_per_substep"] > 0 and row["substeps"] == 4
+
+
+@pytest.mark.slow
+@needs_venv
+def test_env_vs_playground_go1_tiny(tmp_path):
+  out = tmp_path / "env.json"
+  _load("env_vs_playground").main(["--batches", "4", "--steps", "2", "--repeats", "1", "--out",
+                                   str(out), "--sides", "go1@venv"])
+  (row,) = json.loads(out.read_text())["rows"]
+  assert row["side"] == "go1@venv" and row["us_per_substep"] > 0 and row["substeps"] == 5
+
+
+def test_scaling_tiny(tmp_path):
+  out = tmp_path / "scaling.json"
+  _load("scaling").main(["--batches", "4", "--unroll", "4", "--epochs", "1", "--minibatches", "1",
+                         "--out", str(out)])
+  row = json.loads(out.read_text())["rows"][0]
+  assert row["num_envs"] == 4 and row["train_env_steps_per_s"] > 0
+  shares = sum(row[f"share_{k}"] for k in ("physics", "env_overhead", "policy", "update"))
+  assert abs(shares - 1.0) < 1e-6
+
+
+@pytest.mark.slow
+@needs_venv
+def test_learn_vs_brax_tiny(tmp_path):
+  out = tmp_path / "learn.json"
+  _load("learn_vs_brax").main([
+      "--iterations", "1", "--num-envs", "4", "--minibatches", "1", "--epochs", "1", "--unroll",
+      "4", "--eval-envs", "2", "--episode-length", "10", "--seeds", "0", "--sides", "ours-mlp",
+      "brax-mlp", "--out", str(out)])
+  rows = json.loads(out.read_text())["rows"]
+  assert {r["side"] for r in rows} == {"ours-mlp", "brax-mlp"}
+  assert all(r["mean"] == r["mean"] for r in rows)  # not NaN
