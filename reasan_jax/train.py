@@ -323,6 +323,11 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   print(f"Done: {iteration}/{total} iterations; checkpoints in {checkpointer.directory}, "
         f"metrics in {run_dir / logs_lib.METRICS_FILE}.")
   print(f"TensorBoard: tensorboard --logdir {runs_dir}")
+  try:  # first-vs-last learning figures (reasan_jax.run_summary); never fails the run
+    from reasan_jax import run_summary  # pylint: disable=import-outside-toplevel
+    print(run_summary.format_summary(run_summary.summarize(run_dir)))
+  except (OSError, ValueError) as e:
+    print(f"(no learning summary: {e})")
   return run_dir
 
 
