@@ -43,6 +43,7 @@ import sys
 import time
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from reasan_jax import compile_cache
 from reasan_jax import render
 
 # Decide the OpenGL backend before anything imports mujoco (the CLI path); harmless otherwise.
@@ -854,14 +855,7 @@ def _parser() -> argparse.ArgumentParser:
   return p
 
 
-def enable_compilation_cache() -> None:
-  """Persistent XLA cache shared with ``python -m reasan_jax.train`` (same folder and switches)."""
-  if jax.config.jax_compilation_cache_dir or os.environ.get("REASAN_JAX_NO_CACHE"):
-    return
-  cache = os.environ.get("REASAN_JAX_CACHE",
-                         os.path.join(os.path.expanduser("~"), ".cache", "reasan_jax", "xla"))
-  jax.config.update("jax_compilation_cache_dir", cache)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+enable_compilation_cache = compile_cache.enable_compilation_cache
 
 
 def run(argv: Sequence[str] | None = None) -> RolloutResult:

@@ -29,7 +29,6 @@ iteration; that state is not saved, so the last good checkpoint stays the newest
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import sys
 import time
@@ -39,6 +38,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from reasan_jax import compile_cache
 from reasan_jax import checkpoints as ckpt_lib
 from reasan_jax import config_loader
 from reasan_jax import logs as logs_lib
@@ -361,13 +361,7 @@ def _record_video(video, run_dir: pathlib.Path, state: Any, iteration: int, logg
     logger.write(f"warning: no video for iteration {iteration}: {e}")
 
 
-def _enable_compilation_cache() -> None:
-  """Persistent XLA cache for repeated CLI runs (compiles dominate on CPU)."""
-  if jax.config.jax_compilation_cache_dir or os.environ.get("REASAN_JAX_NO_CACHE"):
-    return
-  cache = os.environ.get("REASAN_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "reasan_jax", "xla"))
-  jax.config.update("jax_compilation_cache_dir", cache)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+_enable_compilation_cache = compile_cache.enable_compilation_cache
 
 
 def main(argv: Sequence[str] | None = None) -> int:
