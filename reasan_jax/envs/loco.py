@@ -326,17 +326,15 @@ class LocoEnv(Env):
       tau = dc_motor_torque(target, data.qpos[7:], data.qvel[6:], kp, kd, strength,
                             cfg.motor.torque_limit, cfg.motor.velocity_limit)
       data = mjx.step(m, data.replace(ctrl=tau))
-      normals = self._contact_normals(data)
       if cfg.termination.base_contact == "geometric":
         base_hit = self._base_touches_ground(data.qpos)
       else:
-        base_hit = normals @ self._base_contact > cfg.termination.base_contact_force
-      return data, (tau, base_hit, normals @ self._foot_contact)
+        base_hit = self._contact_normals(data) @ self._base_contact > cfg.termination.base_contact_force
+      return data, (tau, base_hit)
 
-    data, (taus, base_hits, foot_force) = jax.lax.scan(
-        substep, data, None, length=cfg.decimation)
+    data, (taus, base_hits) = jax.lax.scan(substep, data, None, length=cfg.decimation)
     tau = go2.to_reasan(taus[-1])
-    foot_force = foot_force[-1]
+    foot_force = self._contact_normals(data) @ self._foot_contact  # last sub-step's contacts
     base_hit = jnp.any(base_hits[-3:])  # the last 3 sub-steps, like REASAN's contact history
 
     info["step"] = info["step"] + 1
