@@ -197,6 +197,7 @@ class LocoEnv(Env):
 
   @property
   def action_size(self) -> int:
+    """12 joint actions in REASAN order (reasan-loco.md "Action")."""
     return 12
 
   # ------------------------------------------------------------------ DR

@@ -77,10 +77,12 @@ class VecEnv:
 
   @property
   def action_size(self) -> int:
+    """Action dimensions of the wrapped task (the batch adds a leading num_envs axis)."""
     return self.env.action_size
 
   @property
   def observation_size(self) -> dict[str, tuple[int, ...]]:
+    """Per-env observation shapes of the wrapped task, ``{key: shape}``."""
     return self.env.observation_size
 
   def _env_for(self, state: State) -> Env:
