@@ -11,6 +11,9 @@ Sides, each in a fresh subprocess, alternated ``--repeats`` times per batch size
   sub-steps per 20 ms policy step, DC-motor PD, randomised models, auto-reset), main interpreter.
 * ``ours@venv``: the same code in the peers' venv (jax 0.8.2), so the comparison with Playground is
   also made at equal jax version.
+* ``ours-go1solver@main`` / ``ours-go1solver@venv`` (optional sides): the same env with Go1's Newton
+  caps (``iterations=1 ls_iterations=5`` instead of our 8/8), so the env code is compared at equal
+  solver work.
 * ``go1@venv``: ``mujoco_playground`` 0.2.0 ``locomotion.go1.joystick.Joystick("flat_terrain")``
   (its JAX/MJX implementation, ``impl="jax"``; 5 x 4 ms sub-steps per 20 ms policy step),
   wrapped as Playground documents for Brax training (``wrapper.wrap_for_brax_training`` with
@@ -119,7 +122,13 @@ def worker_go1(args) -> dict:
     raw_c, raw_t = _timed(_scan(raw, args.steps), state.data, args.repeats)
     rows.append(_row(batch, args.steps, substeps, env_t, env_c, raw_t, raw_c))
   return {"side": "go1@venv", "substeps": substeps, "sim_dt": env._config.sim_dt,  # pylint: disable=protected-access
-          "nbody": int(env.mj_model.nbody), "ngeom": int(env.mj_model.ngeom), "rows": rows}
+          "nbody": int(env.mj_model.nbody), "ngeom": int(env.mj_model.ngeom),
+          "solver": [int(env.mj_model.opt.iterations), int(env.mj_model.opt.ls_iterations)],
+          "rows": rows}
+
+
+# Playground Go1's Newton caps (go1_mjx_feetonly.xml: iterations="1" ls_iterations="5"); ours are 8/8.
+GO1_SOLVER = (1, 5)
 
 
 def worker_ours(args, side) -> dict:
@@ -133,6 +142,8 @@ def worker_ours(args, side) -> dict:
   from reasan_jax.envs import VecEnv, make  # pylint: disable=import-outside-toplevel
 
   cfg = loco.get_config("cpu").env
+  if side.startswith("ours-go1solver"):  # Go1's solver caps, to compare the env code at equal physics
+    cfg.solver_iterations, cfg.solver_ls_iterations = GO1_SOLVER
   env = make(cfg)
   model = env.mjx_model
   target = jnp.asarray(go2.DEFAULT_POSE_MJCF)
@@ -151,6 +162,7 @@ def worker_ours(args, side) -> dict:
     raw_c, raw_t = _timed(_scan(raw, args.steps), state.data, args.repeats)
     rows.append(_row(batch, args.steps, cfg.decimation, env_t, env_c, raw_t, raw_c))
   return {"side": side, "substeps": int(cfg.decimation), "sim_dt": cfg.sim_dt,
+          "solver": [int(env.mj_model.opt.iterations), int(env.mj_model.opt.ls_iterations)],
           "nbody": int(env.mj_model.nbody) if hasattr(env, "mj_model") else None, "rows": rows}
 
 
@@ -168,7 +180,8 @@ def main(argv=None) -> dict:
   p.add_argument("--steps", type=int, default=25, help="policy steps per timed call")
   p.add_argument("--repeats", type=int, default=2, help="timed calls per worker (best kept)")
   p.add_argument("--rounds", type=int, default=1, help="alternating rounds of all sides")
-  p.add_argument("--sides", nargs="+", default=["ours@main", "ours@venv", "go1@venv"])
+  p.add_argument("--sides", nargs="+", default=["ours@main", "ours@venv", "go1@venv"],
+                  help="any of ours@main ours@venv ours-go1solver@main ours-go1solver@venv go1@venv")
   p.add_argument("--brax-python", default=None)
   p.add_argument("--out", default=None)
   p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -202,17 +215,18 @@ def main(argv=None) -> dict:
       best = min((row for res in runs[s] for row in res["rows"] if row["num_envs"] == batch),
                  key=lambda row: row["us_per_substep"])
       rows.append({"side": s, **best, "substeps": runs[s][0]["substeps"],
+                   "solver": "{}/{}".format(*runs[s][0].get("solver", ("?", "?"))),
                    "jax": runs[s][0]["versions"].get("jax")})
   print(_common.table(rows, [
       ("side", "side", ""), ("num_envs", "num_envs", "d"), ("env-steps/s", "env_steps_per_s", ".0f"),
-      ("sub-steps", "substeps", "d"), ("us/sub-step env", "us_per_substep", ".2f"),
+      ("sub-steps", "substeps", "d"), ("solver it/ls", "solver", ""), ("us/sub-step env", "us_per_substep", ".2f"),
       ("us/sub-step raw", "raw_us_per_substep", ".2f"), ("env/raw", "env_over_raw", ".2f"),
       ("jax", "jax", "")]))
   ratios = {}
   for batch in args.batches:
     by = {r["side"]: r for r in rows if r["num_envs"] == batch}
     if "go1@venv" in by:
-      for s in ("ours@main", "ours@venv"):
+      for s in [s for s in by if s.startswith("ours")]:
         if s in by:
           ratios[f"{s}_over_go1_per_substep@{batch}"] = (
               by[s]["us_per_substep"] / by["go1@venv"]["us_per_substep"])

@@ -18,6 +18,7 @@ same folder). With ``config.run.wandb`` the same records go to wandb (imported l
 
 from __future__ import annotations
 
+import collections
 import csv
 import math
 import os
@@ -75,6 +76,40 @@ def _format_float(value: float | str) -> str:
   return repr(float(value))
 
 
+class RecentEpisodes:
+  """Count-weighted means over the last ``window`` finished episodes (rsl_rl's progress figures).
+
+  Iterations report per-iteration means over the episodes that ended in them; this keeps the
+  newest iterations whose episodes add up to at least ``window`` (fewer early in a run), so the
+  progress bar shows "mean over the last ~100 episodes" instead of one noisy iteration.
+
+  Raises:
+    ValueError: ``window`` < 1.
+  """
+
+  def __init__(self, window: int = 100):
+    if window < 1:
+      raise ValueError(f"window must be >= 1 episode, got {window}.")
+    self.window = int(window)
+    self._entries: collections.deque = collections.deque()
+    self._total = 0.0
+
+  def add(self, count: float, means: Mapping[str, float]) -> None:
+    """Adds one iteration: ``count`` episodes ended, with per-key means ``means``."""
+    if count <= 0:
+      return
+    self._entries.append((float(count), dict(means)))
+    self._total += float(count)
+    while self._total - self._entries[0][0] >= self.window:
+      self._total -= self._entries.popleft()[0]
+
+  def mean(self, key: str) -> float | None:
+    """Count-weighted mean of ``key`` over the kept episodes (None if none has it)."""
+    pairs = [(c, m[key]) for c, m in self._entries if key in m]
+    total = sum(c for c, _ in pairs)
+    return sum(c * v for c, v in pairs) / total if total > 0 else None
+
+
 class Logger:
   """Writes per-iteration records of one training session of a run.
 
@@ -101,6 +136,7 @@ class Logger:
     self._session_time = 0.0
     self._wandb = self._init_wandb() if _run_field(config, "wandb", False) else None
     self._shown: dict[str, str] = {}
+    self._recent = RecentEpisodes(100)
 
     from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
 
@@ -236,20 +272,21 @@ class Logger:
     return rows
 
   def _update_bar_fields(self, rows: Sequence[Mapping[str, Any]], steps_per_s: float) -> None:
-    """Progress-bar postfix: throughput and the newest return / episode length.
-
-    Iterations in which no episode ended (``episode/count == 0``) do not replace the shown values.
+    """Progress-bar postfix: throughput, and mean return / episode length over the last ~100
+    finished episodes (:class:`RecentEpisodes`; without an ``episode/count`` column, the newest
+    iteration's values). Iterations in which no episode ended leave the figures unchanged.
     """
     keys = list(rows[-1])
     ret_key, len_key = _pick(keys, _RETURN_KEYS), _pick(keys, _LENGTH_KEYS)
     count_key = _pick(keys, ("episode/count",))
     for row in rows:
-      if count_key is not None and not row[count_key]:
-        continue
-      if ret_key is not None:
-        self._shown["return"] = f"{row[ret_key]:.3g}"
-      if len_key is not None:
-        self._shown["ep_len"] = f"{row[len_key]:.1f}"
+      count = float(row[count_key] or 0) if count_key is not None else 1.0
+      self._recent.add(count, {k: float(row[k]) for k in (ret_key, len_key)
+                               if k is not None and row[k] != ""})
+    for name, key, fmt in (("return", ret_key, ".3g"), ("ep_len", len_key, ".1f")):
+      value = self._recent.mean(key) if key is not None else None
+      if value is not None:
+        self._shown[name] = format(value, fmt)
     self._bar.set_postfix({"steps/s": f"{steps_per_s:,.0f}", **self._shown}, refresh=False)
 
   def write(self, message: str) -> None:

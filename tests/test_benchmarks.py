@@ -73,9 +73,11 @@ def test_ppo_vs_brax_brax_tiny(tmp_path):
 def test_env_vs_playground_ours_tiny(tmp_path):
   out = tmp_path / "env.json"
   _load("env_vs_playground").main(["--batches", "4", "--steps", "2", "--repeats", "1", "--out",
-                                   str(out), "--sides", "ours@main"])
-  (row,) = json.loads(out.read_text())["rows"]
-  assert row["side"] == "ours@main" and row["us_per_substep"] > 0 and row["substeps"] == 4
+                                   str(out), "--sides", "ours@main", "ours-go1solver@main"])
+  ours, ours_go1solver = json.loads(out.read_text())["rows"]
+  assert ours["side"] == "ours@main" and ours["us_per_substep"] > 0 and ours["substeps"] == 4
+  assert ours["solver"] == "8/8" and ours_go1solver["solver"] == "1/5"
+  assert ours_go1solver["us_per_substep"] > 0
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 from configs import loco
 from reasan_jax import go2
 from reasan_jax.envs import VecEnv, make
-from reasan_jax.envs.loco import resolve_config
+from reasan_jax.envs.loco import resolve_config, total_reward
 
 NUM_ENVS = 4
 
@@ -143,3 +143,15 @@ def test_curriculum_moves_levels(venv, state0):
   top = dict(one.info, terrain_level=jnp.asarray(2, jnp.int32))
   wrapped = env.persistent(one.replace(info=top, data=one.data.replace(qpos=far)))
   assert 0 <= int(wrapped["terrain_level"]) < 3
+
+
+def test_termination_is_clipped_away_unless_added_after_the_clip():
+  """REASAN clips the whole sum at 0 (the -200 death term never acts); the option adds it after."""
+  dt = 0.02
+  terms = {"alive": jnp.float32(0.2 * dt), "flat_orientation": jnp.float32(-5.0 * 0.1 * dt),
+           "termination": jnp.float32(-200.0 * dt)}
+  assert float(total_reward(terms, 0.0, False)) == 0.0
+  np.testing.assert_allclose(float(total_reward(terms, 0.0, True)), 0.0 - 4.0, rtol=1e-6)
+  alive = {"alive": jnp.float32(0.2 * dt), "termination": jnp.float32(0.0)}
+  np.testing.assert_allclose(float(total_reward(alive, 0.0, True)), 0.004, rtol=1e-6)
+  np.testing.assert_allclose(float(total_reward(alive, 0.0, False)), 0.004, rtol=1e-6)

@@ -335,6 +335,19 @@ def test_logger_appends_and_widens_metrics_csv(tmp_path):
   assert float(table[2]["wall_time"]) == pytest.approx(2.5)  # continues the first session's clock
 
 
+def test_recent_episodes_is_a_count_weighted_window_of_about_100_episodes():
+  recent = logs_lib.RecentEpisodes(100)
+  assert recent.mean("episode/length") is None
+  recent.add(60, {"episode/length": 10.0})
+  recent.add(0, {"episode/length": 999.0})  # no episode ended: ignored
+  recent.add(60, {"episode/length": 40.0})
+  assert recent.mean("episode/length") == pytest.approx(25.0)  # 120 episodes, none dropped yet
+  recent.add(100, {"episode/length": 100.0})  # the newest 100 suffice: both older entries drop
+  assert recent.mean("episode/length") == pytest.approx(100.0)
+  with pytest.raises(ValueError, match="window"):
+    logs_lib.RecentEpisodes(0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Training sessions.
 

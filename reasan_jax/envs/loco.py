@@ -57,6 +57,30 @@ def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   return cfg
 
 
+def total_reward(weighted: dict[str, jax.Array], clip_min: float,
+                 termination_after_clip: bool) -> jax.Array:
+  """The step reward from the weighted (already x dt) reward terms (reasan-loco.md "Rewards").
+
+  REASAN sums every term and clips the sum at ``clip_min`` (0), so the -200 termination term
+  can never make a step negative: it is clipped away (reasan-loco.md). With
+  ``termination_after_clip`` the other terms are summed and clipped and the weighted
+  ``"termination"`` term is added afterwards (legged_gym's order), so a death costs
+  200 x 0.02 = 4.0 (docs/deviations.md).
+
+  Args:
+    weighted: term name -> () weighted reward; may hold ``"termination"``.
+    clip_min: lower bound of the clipped sum.
+    termination_after_clip: add the termination term after the clip.
+
+  Returns:
+    () float32 reward.
+  """
+  if termination_after_clip and "termination" in weighted:
+    rest = sum(v for k, v in weighted.items() if k != "termination")
+    return jnp.maximum(rest, clip_min) + weighted["termination"]
+  return jnp.maximum(sum(weighted.values()), clip_min)
+
+
 class LocoEnv(Env):
   """Go2 velocity tracking on flat or rough ground (REASAN ``Unitree-Go2-Locomotion``).
 
@@ -373,7 +397,7 @@ class LocoEnv(Env):
     for k in ("feet_slip", "feet_clearance", "feet_height", "feet_air_time"):
       weights[k] = scales[k] * gait_on
     weighted = {k: terms[k] * weights[k] * self.dt for k in self._metric_names()}
-    reward = jnp.maximum(sum(weighted.values()), cfg.rewards.clip_min)
+    reward = total_reward(weighted, cfg.rewards.clip_min, cfg.rewards.termination_after_clip)
 
     # Command resampling and pushes (interval events act after the rewards, as in Isaac Lab).
     resample = info["step"] >= info["next_resample"]
