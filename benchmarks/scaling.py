@@ -4,6 +4,7 @@ Run from the repository root (main interpreter only, no venv needed):
 
   nice -n 19 python benchmarks/scaling.py                                   # 64 256 1024 4096 envs
   nice -n 19 python benchmarks/scaling.py --batches 64 256                  # the quick part
+  nice -n 19 python benchmarks/scaling.py --epochs 10                       # REASAN's 10 epochs
   python benchmarks/scaling.py --batches 4 --unroll 4 --epochs 1 --minibatches 1   # tiny check
 
 For each batch size (one fresh subprocess each, so its peak RSS is its own) it compiles and times,
@@ -45,6 +46,8 @@ def worker(args) -> dict:
   from reasan_jax.envs import VecEnv, make  # pylint: disable=import-outside-toplevel
   from reasan_jax.ppo.trainer import Trainer  # pylint: disable=import-outside-toplevel
 
+  if args.cpu_devices > 1:  # before anything initialises the CPU backend
+    jax.config.update("jax_num_cpu_devices", args.cpu_devices)
   n = args.batches[0]
   c = loco.get_config("cpu")
   c.ppo.num_envs, c.ppo.unroll_length = n, args.unroll
@@ -100,12 +103,19 @@ def main(argv=None) -> dict:
   p.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024, 4096])
   p.add_argument("--unroll", type=int, default=24)
   p.add_argument("--minibatches", type=int, default=4)
-  p.add_argument("--epochs", type=int, default=10)
+  p.add_argument("--epochs", type=int, default=None,
+                  help="update epochs (default: the CPU loco config's, 5; REASAN's is 10)")
   p.add_argument("--repeats", type=int, default=1, help="timed calls after the compiling one")
   p.add_argument("--mlp", action="store_true", help="network.rnn_size = 0")
+  p.add_argument("--cpu-devices", type=int, default=1,
+                 help="XLA CPU devices (the trainer shards the env batch over them)")
   p.add_argument("--out", default=None)
   p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = p.parse_args(argv)
+  if args.epochs is None:
+    from configs import loco  # pylint: disable=import-outside-toplevel
+
+    args.epochs = int(loco.get_config("cpu").ppo.num_epochs)
 
   if args.worker:
     res = worker(args)
@@ -116,7 +126,8 @@ def main(argv=None) -> dict:
   for n in args.batches:
     res = _common.run_worker(sys.executable, __file__, [
         "--worker", "--batches", str(n), "--unroll", str(args.unroll), "--minibatches",
-        str(args.minibatches), "--epochs", str(args.epochs), "--repeats", str(args.repeats)]
+        str(args.minibatches), "--epochs", str(args.epochs), "--repeats", str(args.repeats),
+        "--cpu-devices", str(args.cpu_devices)]
         + (["--mlp"] if args.mlp else []))
     res.update({f"share_{k}": v for k, v in res.pop("share").items()})
     rows.append(res)
@@ -131,7 +142,7 @@ def main(argv=None) -> dict:
       ("update", "share_update", ".0%"), ("RSS MB", "peak_rss_mb", ".0f")]))
   result = {"settings": {"batches": args.batches, "unroll_length": args.unroll,
                          "num_minibatches": args.minibatches, "num_epochs": args.epochs,
-                         "repeats": args.repeats, "network": "mlp" if args.mlp else "gru (cpu config)",
+                         "repeats": args.repeats, "cpu_devices": args.cpu_devices, "network": "mlp" if args.mlp else "gru (cpu config)",
                          "env": "loco (configs/loco.py cpu: flat, feet collisions)"},
             "versions": _common.versions(), "rows": rows}
   _common.write("scaling", result, args.out)

@@ -4,9 +4,10 @@ Run from the repository root:
 
   python benchmarks/train_throughput.py                 # 64 envs, the CPU loco config
   python benchmarks/train_throughput.py --batches 256   # another batch
+  python benchmarks/train_throughput.py --epochs 10 --out benchmarks/results/train_throughput_10epochs.json
 
 A front for ``benchmarks/scaling.py`` on one batch size: it times ``Trainer.run(state, 1)``
-(rollout + GAE + 10 epochs x 4 minibatches) against the trainer's rollout alone on the same env and
+(rollout + GAE + the CPU config's 5 epochs x 4 minibatches; ``--epochs 10`` for REASAN's) against the trainer's rollout alone on the same env and
 batch, reports both compile times, and writes ``benchmarks/results/train_throughput.json``.
 Goal: full iteration <= 1.3 x rollout time; compile <= 60 s on this CPU for a small config.
 """
