@@ -63,6 +63,14 @@ def _config(args):
   return c
 
 
+SIDES = ["ours-gru", "ours-mlp", "brax-mlp", "ours-gru@venv", "ours-mlp@venv"]
+
+
+def _in_venv(side: str) -> bool:
+  """Sides that run in the peers' interpreter (jax 0.8.2)."""
+  return side == "brax-mlp" or side.endswith("@venv")
+
+
 def worker_ours(args, rnn: bool) -> dict:
   """Our trainer: two calls of run(state, K); returns timings."""
   import jax  # pylint: disable=import-outside-toplevel
@@ -84,7 +92,7 @@ def worker_ours(args, rnn: bool) -> dict:
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - t)
   steps = args.iterations * trainer.env_steps_per_iteration
-  return {"side": "ours-gru" if rnn else "ours-mlp", "init_s": init_s, "call_s": times,
+  return {"side": args.worker, "init_s": init_s, "call_s": times,
           "env_steps_per_call": steps, "env_steps_per_s": steps / times[1],
           "compile_s": times[0] - times[1], "network": {
               "rnn_size": int(c.network.rnn_size), "actor_hidden": list(c.network.actor_hidden),
@@ -159,24 +167,27 @@ def main(argv=None) -> dict:
   p.add_argument("--brax-epochs", type=int, default=3,
                  help="Brax training epochs of --iterations steps (the last one is timed; >= 3, "
                       "brax 0.14.2 on jax 0.8.2 recompiles its epoch program on the 2nd call)")
-  p.add_argument("--sides", nargs="+", default=["ours-gru", "ours-mlp", "brax-mlp"])
+  p.add_argument("--sides", nargs="+", default=["ours-gru", "ours-mlp", "brax-mlp"],
+                 help=f"any of {' '.join(SIDES)}; '@venv' runs our trainer in the peers' jax 0.8.2")
   p.add_argument("--brax-python", default=None, help="peers' interpreter (default .venv-brax)")
   p.add_argument("--out", default=None)
-  p.add_argument("--worker", choices=["ours-gru", "ours-mlp", "brax-mlp"], help=argparse.SUPPRESS)
+  p.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
 
   if args.worker:
-    res = worker_brax(args) if args.worker == "brax-mlp" else worker_ours(args, args.worker == "ours-gru")
+    res = (worker_brax(args) if args.worker == "brax-mlp"
+           else worker_ours(args, args.worker.startswith("ours-gru")))
     _common.emit(res)
     return res
 
   bpy = _common.brax_python(args.brax_python)
   sides = list(args.sides)
   skipped = {}
-  if "brax-mlp" in sides and bpy is None:
-    sides.remove("brax-mlp")
-    skipped["brax-mlp"] = "no peers' venv (run: bash benchmarks/setup_brax_venv.sh)"
-    print(f"skipping brax-mlp: {skipped['brax-mlp']}")
+  for s in [s for s in sides if _in_venv(s)]:
+    if bpy is None:
+      sides.remove(s)
+      skipped[s] = "no peers' venv (run: bash benchmarks/setup_brax_venv.sh)"
+      print(f"skipping {s}: {skipped[s]}")
   fwd = ["--num-envs", str(args.num_envs), "--unroll", str(args.unroll), "--minibatches",
          str(args.minibatches), "--epochs", str(args.epochs), "--iterations", str(args.iterations),
          "--seed", str(args.seed), "--brax-epochs", str(args.brax_epochs),
@@ -184,7 +195,7 @@ def main(argv=None) -> dict:
   runs = {s: [] for s in sides}
   for r in range(args.repeats):
     for s in sides:
-      py = bpy if s == "brax-mlp" else sys.executable
+      py = bpy if _in_venv(s) else sys.executable
       res = _common.run_worker(py, __file__, fwd + ["--worker", s])
       runs[s].append(res)
       print(f"round {r} {s:9s}: {res['env_steps_per_s']:8.0f} env-steps/s, compile "
@@ -201,9 +212,8 @@ def main(argv=None) -> dict:
   best = {r["side"]: r["env_steps_per_s"] for r in rows}
   ratios = {}
   if "brax-mlp" in best:
-    for s in ("ours-gru", "ours-mlp"):
-      if s in best:
-        ratios[f"{s}_over_brax-mlp"] = best[s] / best["brax-mlp"]
+    for s in [s for s in best if s.startswith("ours")]:
+      ratios[f"{s}_over_brax-mlp"] = best[s] / best["brax-mlp"]
   print(_common.table(rows, [("side", "side", ""), ("env-steps/s (best)", "env_steps_per_s", ".0f"),
                              ("median", "env_steps_per_s_median", ".0f"),
                              ("compile s", "compile_s", ".1f"), ("peak RSS MB", "peak_rss_mb", ".0f"),
