@@ -27,6 +27,25 @@ def brax_python(path: str | None = None) -> pathlib.Path | None:
   return p if p.exists() else None
 
 
+VENV_HINT = "no peers' venv (run: bash benchmarks/setup_brax_venv.sh)"
+
+
+def drop_venv_sides(sides: list[str], in_venv, bpy) -> tuple[list[str], dict[str, str]]:
+  """Sides that can run, and ``{side: reason}`` for those skipped.
+
+  ``in_venv(side)`` says whether a side runs in the peers' interpreter; without one (``bpy`` None)
+  those sides are dropped with the reason printed.
+  """
+  kept, skipped = [], {}
+  for s in sides:
+    if bpy is None and in_venv(s):
+      skipped[s] = VENV_HINT
+      print(f"skipping {s}: {VENV_HINT}")
+    else:
+      kept.append(s)
+  return kept, skipped
+
+
 def machine() -> dict:
   """Machine description plus the 1-min load average (other users share this CPU)."""
   info = {"platform": platform.platform(), "processor": platform.processor(),

@@ -193,12 +193,7 @@ def main(argv=None) -> dict:
     return res
 
   bpy = _common.brax_python(args.brax_python)
-  sides, skipped = list(args.sides), {}
-  for s in [s for s in sides if s.endswith("@venv")]:
-    if bpy is None:
-      sides.remove(s)
-      skipped[s] = "no peers' venv (run: bash benchmarks/setup_brax_venv.sh)"
-      print(f"skipping {s}: {skipped[s]}")
+  sides, skipped = _common.drop_venv_sides(args.sides, lambda s: s.endswith("@venv"), bpy)
   fwd = ["--batches", *map(str, args.batches), "--steps", str(args.steps), "--repeats",
          str(args.repeats)]
   runs = {s: [] for s in sides}

@@ -232,7 +232,7 @@ def main(argv=None) -> dict:
 
   bpy = _common.brax_python(args.brax_python)
   if bpy is None:
-    print("skipping everything: no peers' venv (run: bash benchmarks/setup_brax_venv.sh)")
+    print(f"skipping everything: {_common.VENV_HINT}")
     return {"skipped": "no venv"}
   fwd = []
   for k in ("num_envs", "unroll", "minibatches", "epochs", "iterations", "episode_length", "rnn",

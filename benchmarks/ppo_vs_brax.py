@@ -181,13 +181,7 @@ def main(argv=None) -> dict:
     return res
 
   bpy = _common.brax_python(args.brax_python)
-  sides = list(args.sides)
-  skipped = {}
-  for s in [s for s in sides if _in_venv(s)]:
-    if bpy is None:
-      sides.remove(s)
-      skipped[s] = "no peers' venv (run: bash benchmarks/setup_brax_venv.sh)"
-      print(f"skipping {s}: {skipped[s]}")
+  sides, skipped = _common.drop_venv_sides(args.sides, _in_venv, bpy)
   fwd = ["--num-envs", str(args.num_envs), "--unroll", str(args.unroll), "--minibatches",
          str(args.minibatches), "--epochs", str(args.epochs), "--iterations", str(args.iterations),
          "--seed", str(args.seed), "--brax-epochs", str(args.brax_epochs),

@@ -273,8 +273,8 @@ class Logger:
 
   def _update_bar_fields(self, rows: Sequence[Mapping[str, Any]], steps_per_s: float) -> None:
     """Progress-bar postfix: throughput, and mean return / episode length over the last ~100
-    finished episodes (:class:`RecentEpisodes`; without an ``episode/count`` column, the newest
-    iteration's values). Iterations in which no episode ended leave the figures unchanged.
+    finished episodes (:class:`RecentEpisodes`; without an ``episode/count`` column every
+    iteration counts as one episode). Iterations in which no episode ended leave them unchanged.
     """
     keys = list(rows[-1])
     ret_key, len_key = _pick(keys, _RETURN_KEYS), _pick(keys, _LENGTH_KEYS)
