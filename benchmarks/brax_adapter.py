@@ -1,4 +1,4 @@
-"""Thin adapter: one of our single-env tasks (:class:`reasan_jax.envs.base.Env`) as a Brax env.
+"""Thin adapter: one of our single-env tasks (:class:`reasan_jax.core.env.Env`) as a Brax env.
 
 Brax's PPO trainer takes a ``brax.envs.base.Env`` (``reset(rng)``/``step(state, action)`` of ONE env,
 ``observation_size``, ``action_size``, ``backend``) and wraps it itself with its documented
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from brax.envs import base as brax_base
 
-from reasan_jax.envs.base import Env
+from reasan_jax.core.env import Env
 
 _FIELDS = "adapter_model_fields"
 
@@ -35,7 +35,7 @@ class BraxAdapter(brax_base.Env):
   """Brax view of one of our single-env tasks.
 
   Args:
-    env: our task, e.g. ``reasan_jax.envs.make(configs.loco.env_config())``.
+    env: our task, e.g. ``reasan_jax.registry.make_env(reasan_jax.configs.loco.env_config())``.
     randomize: sample ``env.randomize`` per env at reset (our VecEnv's default).
   """
 
@@ -77,7 +77,7 @@ class BraxAdapter(brax_base.Env):
                            done=termination, metrics=dict(ours.metrics), info=info)
 
   def _to_ours(self, state: brax_base.State, info):
-    from reasan_jax.envs.base import State  # pylint: disable=import-outside-toplevel
+    from reasan_jax.core.env import State  # pylint: disable=import-outside-toplevel
 
     zero = jnp.zeros_like(state.reward)
     return State(data=state.pipeline_state, obs=state.obs, reward=state.reward, done=state.done,

@@ -30,9 +30,10 @@ from mujoco import mjx
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from configs import loco  # noqa: E402
-from reasan_jax import go2  # noqa: E402
-from reasan_jax.envs import VecEnv, make  # noqa: E402
+from reasan_jax.configs import loco  # noqa: E402
+from reasan_jax.robots import go2  # noqa: E402
+from reasan_jax.core import VecEnv  # noqa: E402
+from reasan_jax.registry import make_env as make  # noqa: E402
 
 
 def _env_program(venv: VecEnv, steps: int):

@@ -137,9 +137,10 @@ def worker_ours(args, side) -> dict:
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from mujoco import mjx  # pylint: disable=import-outside-toplevel
 
-  from configs import loco  # pylint: disable=import-outside-toplevel
-  from reasan_jax import go2  # pylint: disable=import-outside-toplevel
-  from reasan_jax.envs import VecEnv, make  # pylint: disable=import-outside-toplevel
+  from reasan_jax.configs import loco  # pylint: disable=import-outside-toplevel
+  from reasan_jax.robots import go2  # pylint: disable=import-outside-toplevel
+  from reasan_jax.core import VecEnv  # pylint: disable=import-outside-toplevel
+  from reasan_jax.registry import make_env as make  # pylint: disable=import-outside-toplevel
 
   cfg = loco.get_config("cpu").env
   if side.startswith("ours-go1solver"):  # Go1's solver caps, to compare the env code at equal physics

@@ -49,10 +49,10 @@ def _playground_env(args):
 
 
 def _adapter(pg_env, episode_length):
-  """Playground ``MjxEnv`` -> our :class:`reasan_jax.envs.base.Env` (time limit = truncation)."""
+  """Playground ``MjxEnv`` -> our :class:`reasan_jax.core.env.Env` (time limit = truncation)."""
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
-  from reasan_jax.envs.base import Env, State  # pylint: disable=import-outside-toplevel
+  from reasan_jax.core.env import Env, State  # pylint: disable=import-outside-toplevel
 
   class PlaygroundAdapter(Env):
     """One Playground env as our single-env task."""
@@ -114,8 +114,8 @@ def _evaluate(pg_env, policy, params_carry, args, seed):
 def worker_ours(args, seed, rnn) -> dict:
   import jax  # pylint: disable=import-outside-toplevel
 
-  from configs import loco  # pylint: disable=import-outside-toplevel
-  from reasan_jax.envs import VecEnv  # pylint: disable=import-outside-toplevel
+  from reasan_jax.configs import loco  # pylint: disable=import-outside-toplevel
+  from reasan_jax.core import VecEnv  # pylint: disable=import-outside-toplevel
   from reasan_jax.ppo.trainer import Trainer  # pylint: disable=import-outside-toplevel
 
   pg_env = _playground_env(args)

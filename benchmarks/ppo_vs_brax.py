@@ -49,7 +49,7 @@ import _common  # noqa: E402
 
 
 def _config(args):
-  from configs import loco  # pylint: disable=import-outside-toplevel
+  from reasan_jax.configs import loco  # pylint: disable=import-outside-toplevel
 
   c = loco.get_config("cpu")
   c.ppo.num_envs = args.num_envs
@@ -75,7 +75,8 @@ def worker_ours(args, rnn: bool) -> dict:
   """Our trainer: two calls of run(state, K); returns timings."""
   import jax  # pylint: disable=import-outside-toplevel
 
-  from reasan_jax.envs import VecEnv, make  # pylint: disable=import-outside-toplevel
+  from reasan_jax.core import VecEnv  # pylint: disable=import-outside-toplevel
+  from reasan_jax.registry import make_env as make  # pylint: disable=import-outside-toplevel
   from reasan_jax.ppo.trainer import Trainer  # pylint: disable=import-outside-toplevel
 
   c = _config(args)
@@ -108,7 +109,7 @@ def worker_brax(args) -> dict:
   from brax.training.agents.ppo import train as ppo  # pylint: disable=import-outside-toplevel
 
   from brax_adapter import BraxAdapter  # pylint: disable=import-outside-toplevel
-  from reasan_jax.envs import make  # pylint: disable=import-outside-toplevel
+  from reasan_jax.registry import make_env as make  # pylint: disable=import-outside-toplevel
 
   c = _config(args)
   p, n = c.ppo, c.network

@@ -41,9 +41,10 @@ def worker(args) -> dict:
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from mujoco import mjx  # pylint: disable=import-outside-toplevel
 
-  from configs import loco  # pylint: disable=import-outside-toplevel
-  from reasan_jax import go2  # pylint: disable=import-outside-toplevel
-  from reasan_jax.envs import VecEnv, make  # pylint: disable=import-outside-toplevel
+  from reasan_jax.configs import loco  # pylint: disable=import-outside-toplevel
+  from reasan_jax.robots import go2  # pylint: disable=import-outside-toplevel
+  from reasan_jax.core import VecEnv  # pylint: disable=import-outside-toplevel
+  from reasan_jax.registry import make_env as make  # pylint: disable=import-outside-toplevel
   from reasan_jax.ppo.trainer import Trainer  # pylint: disable=import-outside-toplevel
 
   if args.cpu_devices > 1:  # before anything initialises the CPU backend
@@ -113,7 +114,7 @@ def main(argv=None) -> dict:
   p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = p.parse_args(argv)
   if args.epochs is None:
-    from configs import loco  # pylint: disable=import-outside-toplevel
+    from reasan_jax.configs import loco  # pylint: disable=import-outside-toplevel
 
     args.epochs = int(loco.get_config("cpu").ppo.num_epochs)
 

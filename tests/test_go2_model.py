@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from mujoco import mjx
 
-from reasan_jax import go2
-from reasan_jax import terrain as terrain_lib
+from reasan_jax.robots import go2
+from reasan_jax.scenes import terrain as terrain_lib
 
 KP, KD = 35.0, 0.5  # standing PD law of the brief (reasan-rl-core.md §13 nominal gains)
 SIM_DT = 0.005

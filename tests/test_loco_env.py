@@ -7,10 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import loco
-from reasan_jax import go2
-from reasan_jax.envs import VecEnv, make
-from reasan_jax.envs.loco import resolve_config, total_reward
+from reasan_jax.configs import loco
+from reasan_jax.robots import go2
+from reasan_jax.core import VecEnv
+from reasan_jax.registry import make_env as make
+from reasan_jax.tasks.loco.env import resolve_config, total_reward
 
 NUM_ENVS = 4
 

@@ -15,7 +15,7 @@ import pytest
 
 import tiny_loco
 from conftest import REPO
-from reasan_jax import render
+from reasan_jax.viz import render
 
 nbformat = pytest.importorskip(
     "nbformat", reason="nbformat is not installed; pip install -e '.[test]' adds it")

@@ -1,4 +1,4 @@
-"""Tests of reasan_jax.onnx_policy against onnxruntime.
+"""Tests of reasan_jax.policies.onnx_import against onnxruntime.
 
 * REASAN's released ``loco_1.onnx`` (skipped when ``../shared/reference`` is absent): single steps,
   batches, a 20-step recurrent rollout under ``jax.lax.scan``, ``jax.jit`` with replaced params.
@@ -20,7 +20,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from reasan_jax.onnx_policy import OnnxPolicyError, SUPPORTED_OPS, load_onnx_policy
+from reasan_jax.policies.onnx_import import OnnxPolicyError, SUPPORTED_OPS, load_onnx_policy
 
 ort = pytest.importorskip("onnxruntime")
 

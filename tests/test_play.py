@@ -19,8 +19,11 @@ import pytest
 
 import tiny_loco
 from conftest import LOCO_ONNX, REPO
-from reasan_jax import checkpoints as ckpt_lib
-from reasan_jax import config_loader, envs, play, render, train
+from reasan_jax.io import checkpoints as ckpt_lib
+from reasan_jax import registry
+from reasan_jax.cli import play, train
+from reasan_jax.io import config_loader
+from reasan_jax.viz import render
 
 
 pytestmark = pytest.mark.filterwarnings(  # ffmpeg is a fork + exec subprocess
@@ -356,7 +359,7 @@ def test_invalid_mujoco_gl(monkeypatch):
 def test_training_video_needs_the_loco_task(tmp_path):
   import toy_envs  # pylint: disable=import-outside-toplevel
 
-  envs.register("toy_point", lambda cfg: toy_envs.PointEnv())
+  registry.register(registry.Task("toy_point", lambda cfg: toy_envs.PointEnv(), None))
   code, _, err = _call(train.main, [
       "--config", "loco:cpu", "--runs_dir", str(tmp_path), "--no_progress",
       "--config.env.task=toy_point", "--config.ppo.num_envs=2", "--config.ppo.num_minibatches=1",

@@ -21,8 +21,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import toy_envs  # noqa: E402
-from configs import loco  # noqa: E402
-from reasan_jax.envs.wrappers import VecEnv  # noqa: E402
+from reasan_jax.configs import loco  # noqa: E402
+from reasan_jax.core.wrappers import VecEnv  # noqa: E402
 from reasan_jax.ppo import Trainer, losses, networks, trainer as trainer_lib  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import LOCO_ONNX
-from reasan_jax import sim2sim
+from reasan_jax.cli import sim2sim
 
 pytestmark = pytest.mark.skipif(
     not LOCO_ONNX.exists(),
@@ -14,8 +14,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def flat_results():
-  from reasan_jax.envs.loco import LocoEnv
-  from reasan_jax.onnx_policy import load_onnx_policy
+  from reasan_jax.tasks.loco.env import LocoEnv
+  from reasan_jax.policies.onnx_import import load_onnx_policy
 
   policy = load_onnx_policy(LOCO_ONNX)
   env = LocoEnv(sim2sim.sim2sim_config("flat"))

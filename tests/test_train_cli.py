@@ -23,13 +23,15 @@ import pytest
 from flax import struct
 
 import toy_envs
-from reasan_jax import checkpoints as ckpt_lib
-from reasan_jax import config_loader, envs, train
-from reasan_jax import logs as logs_lib
+from reasan_jax.io import checkpoints as ckpt_lib
+from reasan_jax import registry
+from reasan_jax.cli import train
+from reasan_jax.io import config_loader
+from reasan_jax.io import logs as logs_lib
 
 TINY_CONFIG = '''
 """Tiny loco-shaped config on the toy point task (tests only)."""
-from configs import loco
+from reasan_jax.configs import loco
 
 
 def get_config(arg=None):
@@ -59,7 +61,7 @@ _TIMING = ("wall_time", "env_steps_per_second")
 
 @pytest.fixture(scope="module", autouse=True)
 def _toy_task():
-  envs.register("toy_point", lambda cfg: toy_envs.PointEnv())
+  registry.register(registry.Task("toy_point", lambda cfg: toy_envs.PointEnv(), None))
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +129,7 @@ def split(tmp_path_factory, tiny_config):
 
 
 def test_load_registered_name_and_arg():
-  assert "loco" in config_loader.available_configs()
+  assert "loco" in registry.list_tasks()
   cfg = config_loader.load_config("loco")
   assert cfg.name == "loco" and cfg.env.task == "loco"
   assert config_loader.load_config("loco:gpu").ppo.num_envs == 4096

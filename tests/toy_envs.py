@@ -1,4 +1,4 @@
-"""Tiny pure-JAX tasks (no MJX) written against :class:`reasan_jax.envs.base.Env`, for PPO tests.
+"""Tiny pure-JAX tasks (no MJX) written against :class:`reasan_jax.core.env.Env`, for PPO tests.
 
 * :class:`CueMemoryEnv` needs memory: a cue +-1 is visible only at t = 0; the only reward comes at the
   last step of the episode and is ``cue * clip(action, -1, 1)``. A memory-less policy cannot do
@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from reasan_jax.envs.base import Env, State
+from reasan_jax.core.env import Env, State
 
 
 class CueMemoryEnv(Env):

@@ -51,9 +51,9 @@ from brax.training.acme import running_statistics
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from reasan_jax.envs import wrappers
-from reasan_jax.envs.base import State
-from reasan_jax.envs.wrappers import VecEnv
+from reasan_jax.core import wrappers
+from reasan_jax.core.env import State
+from reasan_jax.core.wrappers import VecEnv
 from reasan_jax.ppo import losses, networks
 
 ENV_AXIS = "envs"  # name of the mesh axis the env batch is sharded over
@@ -69,7 +69,7 @@ class TrainState:
     learning_rate: () float32, the adaptive learning rate (restored on resume, fixes §12.6).
     normalizer: brax ``RunningStatisticsState`` over ``{obs key: (obs dims)}`` (identity, never
       updated, when ``ppo.normalize_observations`` is off).
-    env_state: batched :class:`reasan_jax.envs.base.State`, leaves (num_envs, ...).
+    env_state: batched :class:`reasan_jax.core.env.State`, leaves (num_envs, ...).
     actor_carry: (num_envs, rnn_size) actor GRU carry *before* the next observation (and before the
       reset implied by ``env_state.done``).
     critic_carry: (num_envs, rnn_size) critic GRU carry, same convention.

@@ -1,8 +1,8 @@
 """REASAN's Go2 locomotion task (``loco``) on MJX, fact by fact from ``reasan-loco.md``.
 
 One policy step (50 Hz) = 4 MJX physics steps of 5 ms with the PD target held and torques from
-REASAN's DC-motor model (``reasan_jax.motor``). Observations and actions use REASAN's joint order
-(all hips, all thighs, all calves); ``reasan_jax.go2`` converts to the MJCF order. Deviations from
+REASAN's DC-motor model (``reasan_jax.robots.go2.motor``). Observations and actions use REASAN's joint order
+(all hips, all thighs, all calves); ``reasan_jax.robots.go2`` converts to the MJCF order. Deviations from
 the original are listed in ``docs/deviations.md``.
 """
 
@@ -19,9 +19,11 @@ import numpy as np
 from mujoco import mjx
 from mujoco.mjx._src import support as mjx_support
 
-from reasan_jax import go2, spatial, terrain as terrain_lib
-from reasan_jax.envs.base import Env, State
-from reasan_jax.motor import dc_motor_torque
+from reasan_jax.core import spatial
+from reasan_jax.robots import go2
+from reasan_jax.scenes import terrain as terrain_lib
+from reasan_jax.core.env import Env, State
+from reasan_jax.robots.go2.motor import dc_motor_torque
 
 _HIPS = np.array([1.0] * 4 + [0.0] * 8, np.float32)  # REASAN order: first four entries are hips
 
@@ -44,7 +46,7 @@ def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   Raises:
     ValueError: an unknown key (named, with the closest valid keys) or ``stage`` not in {1, 2}.
   """
-  from configs import loco as loco_config  # pylint: disable=import-outside-toplevel
+  from reasan_jax.configs import loco as loco_config  # pylint: disable=import-outside-toplevel
 
   _check_keys(config.to_dict(), loco_config.env_config().to_dict())
   cfg = ml_collections.ConfigDict(config.to_dict())

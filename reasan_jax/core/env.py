@@ -6,7 +6,7 @@ A task is a pure pair of functions over a :class:`State` for **one** environment
   that outlive an episode (terrain-curriculum level, ...); ``None`` means "first episode".
 * ``step(state, action) -> State`` advances one policy step. It sets ``done`` (the episode ended at
   this step: termination *or* truncation) and ``truncation`` (it ended only because of the time
-  limit) but never resets; :class:`reasan_jax.envs.wrappers.VecEnv` batches the task with ``vmap``,
+  limit) but never resets; :class:`reasan_jax.core.wrappers.VecEnv` batches the task with ``vmap``,
   applies per-env domain randomisation of model fields and auto-resets inside ``step``.
 
 Layout follows MuJoCo Playground's ``MjxEnv`` (``peers.md`` §1.1) so Brax/Playground users recognise

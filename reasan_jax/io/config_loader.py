@@ -3,8 +3,7 @@
 ``load_config("loco", ["--config.ppo.num_envs=512"])`` returns the ``configs/loco.py`` config with
 ``ppo.num_envs`` set to 512. The first argument is either
 
-* a registered name: any module of the :mod:`configs` package that defines ``get_config``
-  (``loco`` today; ``filter``/``nav`` appear automatically once their modules exist), or
+* a task name of :mod:`reasan_jax.registry` (its config module's ``get_config``), or
 * a path to a Python file defining ``get_config`` (ml-collections' config-file convention).
 
 Either form may end in ``:arg`` (``loco:gpu``, ``my_cfg.py:small``), which is passed to
@@ -21,60 +20,24 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib
 import importlib.util
+import inspect
 import json
 import os
 import pathlib
-import pkgutil
 from typing import Any, Iterable, Sequence
 
 import ml_collections
 from absl import flags as absl_flags
 from ml_collections.config_flags import tuple_parser
 
-CONFIG_PACKAGE = "configs"
+from reasan_jax import registry
+
 OVERRIDE_PREFIX = "--config."
 
 
 class ConfigError(ValueError):
   """A config name, config file or override that cannot be used (one-sentence message)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Registered names.
-
-
-def _config_package_dir() -> pathlib.Path:
-  spec = importlib.util.find_spec(CONFIG_PACKAGE)
-  if spec is None or not spec.submodule_search_locations:
-    raise ConfigError(
-        f"The '{CONFIG_PACKAGE}' package is not importable; run from the repository root or "
-        "install the project (pip install -e .).")
-  return pathlib.Path(list(spec.submodule_search_locations)[0])
-
-
-def _defines_get_config(path: pathlib.Path) -> bool:
-  """True when the Python file at ``path`` defines a top-level ``get_config`` (no import)."""
-  try:
-    tree = ast.parse(path.read_text(), filename=str(path))
-  except (OSError, SyntaxError):
-    return False
-  return any(
-      isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "get_config"
-      for node in tree.body)
-
-
-def available_configs() -> list[str]:
-  """Sorted names of the :mod:`configs` package modules that define ``get_config``."""
-  pkg_dir = _config_package_dir()
-  names = []
-  for info in pkgutil.iter_modules([str(pkg_dir)]):
-    if info.ispkg or info.name.startswith("_"):
-      continue
-    if _defines_get_config(pkg_dir / f"{info.name}.py"):
-      names.append(info.name)
-  return sorted(names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,12 +62,12 @@ def _call_get_config(module: Any, arg: str | None, what: str) -> ml_collections.
   get_config = getattr(module, "get_config", None)
   if not callable(get_config):
     raise ConfigError(f"{what} does not define a get_config() function.")
+  if arg is not None and not inspect.signature(get_config).parameters:
+    raise ConfigError(f"{what}'s get_config() does not take an argument, but ':{arg}' was given.")
   try:
     config = get_config() if arg is None else get_config(arg)
-  except TypeError as e:
-    if arg is not None and "argument" in str(e):
-      raise ConfigError(f"{what}'s get_config() does not take an argument, but ':{arg}' was given.") from e
-    raise
+  except ValueError as e:  # the config module rejects ``arg`` (one sentence of its own)
+    raise ConfigError(str(e)) from e
   if isinstance(config, dict):
     config = ml_collections.ConfigDict(config)
   if not isinstance(config, ml_collections.ConfigDict):
@@ -135,12 +98,11 @@ def load_base_config(name_or_path: str) -> ml_collections.ConfigDict:
     if not path.is_file():
       raise ConfigError(f"Config file {path} does not exist.")
     return _call_get_config(_load_module_from_file(path), arg, f"Config file {path}")
-  names = available_configs()
-  if spec not in names:
+  if spec not in registry.TASKS:
     raise ConfigError(
-        f"Unknown config {spec!r}; available configs: {', '.join(names) or '(none)'} "
+        f"Unknown config {spec!r}; available configs: {', '.join(registry.list_tasks())} "
         "(or pass a path to a config file).")
-  module = importlib.import_module(f"{CONFIG_PACKAGE}.{spec}")
+  module = registry.get_task(spec).load_config_module()
   return _call_get_config(module, arg, f"Config {spec!r}")
 
 

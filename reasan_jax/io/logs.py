@@ -198,7 +198,7 @@ class Logger:
 
   def _init_wandb(self):
     wandb = import_wandb()
-    from reasan_jax import config_loader  # pylint: disable=import-outside-toplevel
+    from reasan_jax.io import config_loader  # pylint: disable=import-outside-toplevel
 
     id_file = self.run_dir / WANDB_ID_FILE
     run_id = id_file.read_text().strip() if id_file.exists() else None

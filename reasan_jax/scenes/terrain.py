@@ -20,7 +20,7 @@ Array / MuJoCo hfield convention (verified in tests/test_go2_model.py with ``mj_
   ``(x0 + ix * hscale, y0 + iy * hscale)`` with ``(x0, y0) = Terrain.origin_xy`` — the first
   (row) index runs along **y**, the second (column) index along **x**. This is MuJoCo's hfield
   layout: ``hfield_nrow = ny`` rows along y, ``hfield_ncol = nx`` columns along x, data row-major.
-* The hfield is placed by ``reasan_jax.go2.load_model`` as a geom at ``Terrain.center`` (z = 0)
+* The hfield is placed by ``reasan_jax.robots.go2.load_model`` as a geom at ``Terrain.center`` (z = 0)
   with ``size = Terrain.hfield_size = (radius_x, radius_y, elevation, base)``:
   ``radius_x = (nx - 1) * hscale / 2``, ``radius_y = (ny - 1) * hscale / 2``,
   ``elevation = max(heights)`` and the data normalised to ``heights / elevation`` (MuJoCo scales the

@@ -8,7 +8,7 @@ Layout of one run (``runs/<run_name>/``)::
                            env state, recurrent carries, RNG, iteration), bit-exact
     manifest/              JSON: tree path, shape and dtype of each leaf (for clear errors)
     config/                JSON: the resolved config this checkpoint was trained with
-  metrics.csv, tb/         written by :mod:`reasan_jax.logs`
+  metrics.csv, tb/         written by :mod:`reasan_jax.io.logs`
 
 The state is stored as a flat ``{"leaf_00000": array, ...}`` dict in tree-flatten order, together
 with a manifest of the leaves' tree paths. This keeps orbax away from the parts of an env state it
@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from reasan_jax import config_loader
+from reasan_jax.io import config_loader
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"

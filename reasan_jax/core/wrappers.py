@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from mujoco import mjx
 
-from reasan_jax.envs.base import Env, State
+from reasan_jax.core.env import Env, State
 
 _WRAPPER_KEYS = ("model_fields", "autoreset_rng", "episode_sums", "final_obs", "episode")
 

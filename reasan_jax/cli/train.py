@@ -1,0 +1,386 @@
+"""Command-line training: ``python -m reasan_jax.train [--config NAME|PATH] [--config.key=value ...]``.
+
+Examples::
+
+  python -m reasan_jax.train                                   # loco, new run runs/<timestamp>
+  python -m reasan_jax.train --config loco --run_name flat1 --config.ppo.num_envs=512
+  python -m reasan_jax.train --resume                          # continue the newest run
+  python -m reasan_jax.train --resume flat1 --config.run.num_iterations=200
+  python -m reasan_jax.train --checkpoint runs/flat1/checkpoints/40 --run_name flat1_fork
+
+A run lives in ``<runs_dir>/<run_name>/`` (see :mod:`reasan_jax.io.checkpoints` and
+:mod:`reasan_jax.io.logs`). The loop builds the env and the :class:`~reasan_jax.ppo.trainer.Trainer`,
+initialises (or restores) the complete ``TrainState``, then calls the compiled
+``trainer.run(state, K)`` with ``K = run.iterations_per_call`` (shortened at the end so the run stops
+exactly at ``run.num_iterations``), logs every iteration of the call, and checkpoints whenever a
+multiple of ``run.checkpoint_every`` was reached, plus at iteration 0 and at the end.
+
+Resume (``--resume [RUN]``) continues the same folder from its newest checkpoint with everything
+restored (iteration counter, learning rate, optimiser, normaliser, env state, recurrent carries,
+RNG), so a resumed run is bit-identical to an uninterrupted one with the same chunking. Its config
+is the run's ``config.json`` plus any ``--config.*`` overrides given now. ``--checkpoint PATH``
+without ``--resume`` starts a new run from that complete saved state (same iteration counter), with
+the checkpoint's stored config plus overrides unless ``--config`` is given.
+
+A call whose losses or parameters are not finite stops the run with an error naming the
+iteration; that state is not saved, so the last good checkpoint stays the newest one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+from typing import Any, Mapping, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+
+from reasan_jax.io import compile_cache
+from reasan_jax.io import checkpoints as ckpt_lib
+from reasan_jax.io import config_loader
+from reasan_jax.io import logs as logs_lib
+
+DEFAULT_CONFIG = "loco"
+_LATEST = ""  # `--resume` without a value
+
+
+class UsageError(ValueError):
+  """Command-line flags that cannot be combined or used as given (one-sentence message)."""
+
+
+class TrainingDiverged(RuntimeError):
+  """Losses or parameters became non-finite; the offending state was not saved."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line.
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(
+      prog="python -m reasan_jax.train", allow_abbrev=False,
+      description="Train a reasan_jax policy with PPO. Any config field can be overridden with "
+      "--config.<section>.<field>=<value> (e.g. --config.ppo.num_envs=512).",
+      epilog="Logs: tensorboard --logdir <runs_dir>.")
+  p.add_argument("--config", default=None, metavar="NAME|PATH[:ARG]",
+                 help=f"registered config name (default {DEFAULT_CONFIG!r}; names: the configs/ "
+                 "modules defining get_config) or a config file path, optionally with :ARG passed "
+                 "to get_config. Unless given, --resume uses the run's config.json and "
+                 "--checkpoint the config stored in that checkpoint.")
+  p.add_argument("--run_name", default=None,
+                 help="run folder name under --runs_dir (default: timestamp YYYY-MM-DD_HH-MM-SS); "
+                 "an existing folder is never reused, use --resume for that.")
+  p.add_argument("--resume", nargs="?", const=_LATEST, default=None, metavar="RUN",
+                 help="continue RUN (default: the most recently modified run with a checkpoint) "
+                 "in its own folder, from its newest checkpoint.")
+  p.add_argument("--checkpoint", default=None, metavar="PATH",
+                 help="start from this checkpoint (run folder or checkpoints/<iteration> folder): "
+                 "alone it starts a new run initialised with the full saved state; with --resume "
+                 "it must be that run's newest checkpoint.")
+  p.add_argument("--seed", type=int, default=None, help="overrides run.seed (ignored when resuming).")
+  p.add_argument("--runs_dir", default="runs", help="parent folder of all runs (default: runs).")
+  p.add_argument("--no_progress", action="store_true", help="hide the progress bar.")
+  return p
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+  """Splits ``argv`` into regular flags and ``--config.*`` overrides.
+
+  ``--config.key=value`` and ``--config.key value`` are both accepted.
+
+  Returns:
+    (parsed flags, overrides as ``"--config.key=value"`` strings).
+  """
+  argv = list(sys.argv[1:] if argv is None else argv)
+  overrides, rest = [], []
+  i = 0
+  while i < len(argv):
+    token = argv[i]
+    if token.startswith(config_loader.OVERRIDE_PREFIX):
+      if "=" in token:
+        overrides.append(token)
+      elif i + 1 < len(argv):
+        overrides.append(f"{token}={argv[i + 1]}")
+        i += 1
+      else:
+        raise UsageError(f"Override {token} has no value; write {token}=VALUE.")
+    else:
+      rest.append(token)
+    i += 1
+  return _parser().parse_args(rest), overrides
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks (module-level so tests can substitute them).
+
+
+def make_env(config: ml_collections.ConfigDict):
+  """The batched training env: ``VecEnv(make(config.env), config.ppo.num_envs)``."""
+  from reasan_jax import registry  # pylint: disable=import-outside-toplevel
+  from reasan_jax.core import VecEnv  # pylint: disable=import-outside-toplevel
+
+  return VecEnv(registry.make_env(config.env), config.ppo.num_envs)
+
+
+def make_trainer(env, config: ml_collections.ConfigDict):
+  """The PPO trainer for ``env`` (``reasan_jax.ppo.trainer.Trainer``)."""
+  from reasan_jax.ppo.trainer import Trainer  # pylint: disable=import-outside-toplevel
+
+  return Trainer(env, config)
+
+
+def _validate_run_section(config: ml_collections.ConfigDict) -> None:
+  run = config.get("run")
+  if run is None:
+    raise UsageError("The config has no 'run' section (num_iterations, iterations_per_call, ...).")
+  for key in ("num_iterations", "iterations_per_call", "checkpoint_every", "keep_checkpoints"):
+    value = run.get(key)
+    minimum = 0 if key == "num_iterations" else 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+      raise UsageError(f"config.run.{key} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _iteration(state: Any) -> int:
+  if not hasattr(state, "iteration"):
+    raise TypeError("The trainer's TrainState has no 'iteration' field; the training loop needs it.")
+  return int(np.asarray(jax.device_get(state.iteration)))
+
+
+def _first_nonfinite(metrics: Mapping[str, np.ndarray], params: Any) -> tuple[int | None, list[str]]:
+  """(index within the call of the first iteration with a non-finite loss, offending names).
+
+  The index is None when only the parameters are non-finite (then the whole call is suspect);
+  ``names`` is empty when everything is finite.
+  """
+  first, names = None, []
+  for name, values in metrics.items():
+    if "loss" not in name.lower():
+      continue
+    values = np.asarray(values, dtype=np.float64).reshape(np.shape(values)[0] if np.ndim(values) else 1, -1)
+    bad = ~np.all(np.isfinite(values), axis=1)
+    if bad.any():
+      idx = int(np.argmax(bad))
+      names.append(name)
+      first = idx if first is None else min(first, idx)
+  leaves = jax.tree_util.tree_leaves_with_path(params)
+  for path, leaf in leaves:
+    arr = np.asarray(jax.device_get(leaf))
+    if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
+      names.append("params/" + ckpt_lib.path_string(path))
+      break
+  return first, names
+
+
+def _resolve_run(args: argparse.Namespace, runs_dir: pathlib.Path) -> tuple[pathlib.Path | None, pathlib.Path | None]:
+  """(existing run folder to resume or None, checkpoint folder to start from or None)."""
+  if args.resume is None:
+    if args.run_name is not None and (runs_dir / args.run_name).exists():
+      raise ckpt_lib.CheckpointError(
+          f"Run folder {runs_dir / args.run_name} already exists; pass --resume {args.run_name} to "
+          "continue that run, or choose another --run_name.")
+    start = ckpt_lib.resolve_checkpoint(args.checkpoint) if args.checkpoint else None
+    return None, start
+  name = args.resume or args.run_name
+  if args.resume and args.run_name and args.resume != args.run_name:
+    raise UsageError(f"--resume {args.resume} and --run_name {args.run_name} name different runs; give one.")
+  run_dir = ckpt_lib.find_run(runs_dir, name) if name else ckpt_lib.latest_run(runs_dir)
+  latest = run_dir / ckpt_lib.CHECKPOINT_DIR / str(ckpt_lib.checkpoint_steps(run_dir)[-1])
+  if args.checkpoint is None:
+    return run_dir, latest
+  start = ckpt_lib.resolve_checkpoint(args.checkpoint)
+  if start.resolve() != latest.resolve():
+    raise UsageError(
+        f"Cannot resume run {run_dir.name} from {start}: only its newest checkpoint ({latest}) can be "
+        "continued without overwriting later ones; drop --resume to start a new run from it.")
+  return run_dir, start
+
+
+# ---------------------------------------------------------------------------------------------
+# The training session.
+
+
+def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
+  """Runs one training session as the command line describes; returns the run folder.
+
+  Raises:
+    UsageError, config_loader.ConfigError, ckpt_lib.CheckpointError, logs_lib.LoggingError: bad
+      flags, config, run folder or checkpoint (one-sentence messages).
+    TrainingDiverged: a non-finite loss or parameter (the bad state is not saved).
+  """
+  args, overrides = parse_args(argv)
+  runs_dir = pathlib.Path(args.runs_dir)
+  resume_dir, start_ckpt = _resolve_run(args, runs_dir)
+
+  if resume_dir is not None and args.config is None:
+    config = config_loader.load_json_config(resume_dir / ckpt_lib.CONFIG_FILE)
+    config_loader.apply_overrides(config, overrides)
+  elif start_ckpt is not None and args.config is None:
+    config = ckpt_lib.checkpoint_config(start_ckpt)
+    config_loader.apply_overrides(config, overrides)
+  else:
+    config = config_loader.load_config(args.config or DEFAULT_CONFIG, overrides)
+  if args.seed is not None:
+    if resume_dir is not None:
+      print("note: --seed has no effect when resuming; the saved RNG state is restored.", file=sys.stderr)
+    config.run.seed = args.seed
+  _validate_run_section(config)
+  logs_lib.check_backends(config)
+  run_cfg = config.run
+
+  env = make_env(config)
+  trainer = make_trainer(env, config)
+  video = _training_video(trainer, config)  # before any folder is written: fails on no OpenGL
+  rng = jax.random.PRNGKey(int(run_cfg.seed))
+  if start_ckpt is not None:
+    try:
+      template = jax.eval_shape(trainer.init, rng)
+    except Exception:  # pylint: disable=broad-except  (init not traceable abstractly)
+      template = trainer.init(rng)
+    state = ckpt_lib.restore(start_ckpt, template, config)
+  else:
+    state = trainer.init(rng)
+  iteration = _iteration(state)
+  total = int(run_cfg.num_iterations)
+
+  if resume_dir is not None and iteration >= total:
+    print(f"Run {resume_dir} is already complete ({iteration}/{total} iterations); raise "
+          f"--config.run.num_iterations to train it further.")
+    return resume_dir
+  if iteration >= total:
+    raise UsageError(
+        f"The checkpoint {start_ckpt} is already at iteration {iteration} and run.num_iterations is "
+        f"{total}, so a new run would have nothing to do; raise --config.run.num_iterations.")
+
+  if resume_dir is not None:
+    run_dir = resume_dir
+  elif args.run_name is not None:
+    run_dir = ckpt_lib.create_run_dir(runs_dir, args.run_name)
+  else:
+    run_dir = ckpt_lib.create_run_dir(runs_dir, ckpt_lib.default_run_name(), unique=True)
+  ckpt_lib.write_run_config(run_dir, config)
+  print(f"Run folder: {run_dir}  ({'resumed at' if resume_dir else 'starting at'} iteration "
+        f"{iteration}/{total})")
+  print(f"TensorBoard: tensorboard --logdir {runs_dir}")
+
+  steps_per_iter = int(trainer.env_steps_per_iteration)
+  checkpointer = ckpt_lib.Checkpointer(run_dir, keep=int(run_cfg.keep_checkpoints))
+  extra = lambda it: {"env_steps": it * steps_per_iter, "run_name": run_dir.name}  # noqa: E731
+  if checkpointer.latest_step() is None or checkpointer.latest_step() < iteration:
+    checkpointer.save(iteration, state, config, extra(iteration))  # iteration 0 / fork origin
+  last_saved = checkpointer.latest_step()
+
+  logger = logs_lib.Logger(
+      run_dir, config, start_iteration=iteration, total_iterations=total,
+      env_steps_per_iteration=steps_per_iter, progress=not args.no_progress)
+  every = int(run_cfg.checkpoint_every)
+  per_call = int(run_cfg.iterations_per_call)
+  video_every = int(run_cfg.get("video_every", 0) or 0)
+  try:
+    while iteration < total:
+      k = min(per_call, total - iteration)
+      t0 = time.perf_counter()
+      new_state, metrics = trainer.run(state, k)
+      metrics = logs_lib.flatten_metrics(jax.device_get(metrics))
+      new_iteration = _iteration(new_state)
+      seconds = time.perf_counter() - t0
+      logger.log(metrics, iteration, seconds)
+
+      bad_index, bad_names = _first_nonfinite(metrics, new_state.params)
+      if bad_names:
+        where = iteration + 1 + (bad_index if bad_index is not None else k - 1)
+        raise TrainingDiverged(
+            f"Training diverged: {', '.join(bad_names[:3])} became non-finite at iteration {where} "
+            f"(call covering iterations {iteration + 1}-{iteration + k} discarded, nothing saved); the "
+            f"last good checkpoint {checkpointer.step_dir(last_saved)} is intact, so fix the config "
+            f"(e.g. a smaller ppo.learning_rate) and resume with --resume {run_dir.name}.")
+      if new_iteration != iteration + k:
+        raise RuntimeError(
+            f"Trainer.run({k}) advanced TrainState.iteration from {iteration} to {new_iteration}, "
+            f"expected {iteration + k}.")
+      state, iteration = new_state, new_iteration
+      if iteration // every > (iteration - k) // every or iteration >= total:
+        checkpointer.save(iteration, state, config, extra(iteration))
+        last_saved = iteration
+      if video is not None and (iteration // video_every > (iteration - k) // video_every
+                                or iteration >= total):
+        _record_video(video, run_dir, state, iteration, logger)
+  except KeyboardInterrupt:
+    if iteration > last_saved:
+      try:
+        checkpointer.save(iteration, state, config, extra(iteration))
+        last_saved = iteration
+      except Exception as e:  # pylint: disable=broad-except  (buffers may have been donated)
+        logger.write(f"could not save iteration {iteration} on interrupt: {e}")
+    logger.write(f"Interrupted; newest checkpoint: {checkpointer.step_dir(last_saved)}; continue "
+                 f"with: python -m reasan_jax.train --resume {run_dir.name} --runs_dir {runs_dir}")
+    raise
+  finally:
+    logger.close()
+    checkpointer.close()
+
+  print(f"Done: {iteration}/{total} iterations; checkpoints in {checkpointer.directory}, "
+        f"metrics in {run_dir / logs_lib.METRICS_FILE}.")
+  print(f"TensorBoard: tensorboard --logdir {runs_dir}")
+  try:  # first-vs-last learning figures (reasan_jax.run_summary); never fails the run
+    from reasan_jax.io import run_summary  # pylint: disable=import-outside-toplevel
+    print(run_summary.format_summary(run_summary.summarize(run_dir)))
+  except (OSError, ValueError) as e:
+    print(f"(no learning summary: {e})")
+  return run_dir
+
+
+def _training_video(trainer, config: ml_collections.ConfigDict):
+  """The ``run.video_every`` recorder (:class:`reasan_jax.play.TrainingVideo`), or None when off.
+
+  Raises:
+    UsageError: videos requested for a task play cannot render, or no OpenGL backend.
+  """
+  n = config.run.get("video_every", 0) or 0
+  if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+    raise UsageError(f"config.run.video_every must be an integer >= 0 (0 = off), got {n!r}.")
+  if n == 0:
+    return None
+  from reasan_jax.cli import play
+  from reasan_jax.viz import render  # pylint: disable=import-outside-toplevel
+
+  try:
+    return play.TrainingVideo(trainer, config)
+  except (play.PlayError, render.RenderError) as e:
+    reason = str(e).rstrip(".")
+    raise UsageError(f"config.run.video_every={n} cannot be honoured: {reason} — or train without "
+                     "videos (--config.run.video_every=0).") from e
+
+
+def _record_video(video, run_dir: pathlib.Path, state: Any, iteration: int, logger) -> None:
+  """Writes one training video; a failure is logged, never fatal to the run."""
+  try:
+    path = video.record(run_dir, state, iteration)
+    logger.write(f"video: {path}")
+  except Exception as e:  # pylint: disable=broad-except
+    logger.write(f"warning: no video for iteration {iteration}: {e}")
+
+
+_enable_compilation_cache = compile_cache.enable_compilation_cache
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Entry point; returns the process exit code (0 ok, 1 error, 2 bad usage, 130 interrupted)."""
+  _enable_compilation_cache()
+  try:
+    run_training(argv)
+  except (UsageError, config_loader.ConfigError) as e:
+    print(f"python -m reasan_jax.train: error: {e}", file=sys.stderr)
+    return 2
+  except (ckpt_lib.CheckpointError, logs_lib.LoggingError, TrainingDiverged) as e:
+    print(f"python -m reasan_jax.train: error: {e}", file=sys.stderr)
+    return 1
+  except KeyboardInterrupt:
+    return 130
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

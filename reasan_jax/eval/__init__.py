@@ -1,0 +1,1 @@
+"""Evaluation: the one rollout behind play, sim2sim and training videos; command schedules; metrics."""

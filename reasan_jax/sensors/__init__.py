@@ -1,0 +1,1 @@
+"""Sensors: LiDAR ray casting and ray features."""

@@ -1,0 +1,2 @@
+"""Tasks, one folder each (env, reward terms); registered with their configs in
+:mod:`reasan_jax.registry`."""

@@ -1,0 +1,1 @@
+"""REASAN's Go2 locomotion task (``loco``)."""

@@ -1,0 +1,1 @@
+"""Rendering: headless OpenGL set-up, video files, scene overlays."""
