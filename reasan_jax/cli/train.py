@@ -269,7 +269,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   checkpointer = ckpt_lib.Checkpointer(run_dir, keep=int(run_cfg.keep_checkpoints))
   extra = lambda it: {"env_steps": it * steps_per_iter, "run_name": run_dir.name}  # noqa: E731
   if checkpointer.latest_step() is None or checkpointer.latest_step() < iteration:
-    checkpointer.save(iteration, state, config, extra(iteration))  # iteration 0 / fork origin
+    checkpointer.save(iteration, state, config, extra(iteration), policy=trainer.policy(state))  # iteration 0 / fork origin
   last_saved = checkpointer.latest_step()
 
   logger = logs_lib.Logger(
@@ -302,7 +302,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
             f"expected {iteration + k}.")
       state, iteration = new_state, new_iteration
       if iteration // every > (iteration - k) // every or iteration >= total:
-        checkpointer.save(iteration, state, config, extra(iteration))
+        checkpointer.save(iteration, state, config, extra(iteration), policy=trainer.policy(state))
         last_saved = iteration
       if video is not None and (iteration // video_every > (iteration - k) // video_every
                                 or iteration >= total):
@@ -310,7 +310,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   except KeyboardInterrupt:
     if iteration > last_saved:
       try:
-        checkpointer.save(iteration, state, config, extra(iteration))
+        checkpointer.save(iteration, state, config, extra(iteration), policy=trainer.policy(state))
         last_saved = iteration
       except Exception as e:  # pylint: disable=broad-except  (buffers may have been donated)
         logger.write(f"could not save iteration {iteration} on interrupt: {e}")

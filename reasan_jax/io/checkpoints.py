@@ -8,6 +8,9 @@ Layout of one run (``runs/<run_name>/``)::
                            env state, recurrent carries, RNG, iteration), bit-exact
     manifest/              JSON: tree path, shape and dtype of each leaf (for clear errors)
     config/                JSON: the resolved config this checkpoint was trained with
+    policy/                the deterministic policy alone (actor parameters, observation
+                           normaliser folded in): what play, export and frozen controllers load
+    policy_spec/           JSON: task, observation groups and shapes, action size, network config
   metrics.csv, tb/         written by :mod:`reasan_jax.io.logs`
 
 The state is stored as a flat ``{"leaf_00000": array, ...}`` dict in tree-flatten order, together
@@ -41,6 +44,18 @@ _FORMAT = 1
 
 class CheckpointError(ValueError):
   """A run folder or checkpoint that cannot be used as asked (one-sentence message)."""
+
+
+class RunNotFoundError(CheckpointError):
+  """The named run folder does not exist (attribute ``existing``: the runs that do)."""
+
+  def __init__(self, message: str, existing: Sequence[str] = ()):
+    super().__init__(message)
+    self.existing = list(existing)
+
+
+class NoCheckpointError(CheckpointError):
+  """The run (or folder) exists but holds no finished checkpoint yet."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +132,7 @@ def latest_run(runs_dir: str | os.PathLike) -> pathlib.Path:
   runs_dir = pathlib.Path(runs_dir)
   runs = [p for p in runs_dir.iterdir() if p.is_dir() and checkpoint_steps(p)] if runs_dir.is_dir() else []
   if not runs:
-    raise CheckpointError(
+    raise NoCheckpointError(
         f"Nothing to resume: no run in {runs_dir}/ has a checkpoint; start a new run without --resume.")
   return max(runs, key=_last_activity)
 
@@ -134,9 +149,10 @@ def find_run(runs_dir: str | os.PathLike, run_name: str) -> pathlib.Path:
   if not path.is_dir():
     existing = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
     shown = ", ".join(existing[-8:]) if existing else "none"
-    raise CheckpointError(f"Cannot resume: there is no run {run_name!r} in {runs_dir}/ (existing runs: {shown}).")
+    raise RunNotFoundError(
+        f"Cannot resume: there is no run {run_name!r} in {runs_dir}/ (existing runs: {shown}).", existing)
   if not checkpoint_steps(path):
-    raise CheckpointError(
+    raise NoCheckpointError(
         f"Cannot resume run {path}: it has no checkpoint yet, so there is nothing to continue from.")
   return path
 
@@ -224,7 +240,7 @@ class Checkpointer:
     return self.directory / str(int(step))
 
   def save(self, step: int, state: Any, config: ml_collections.ConfigDict,
-           extra: dict[str, Any] | None = None) -> pathlib.Path:
+           extra: dict[str, Any] | None = None, policy: Any = None) -> pathlib.Path:
     """Writes ``state`` (every leaf) and ``config`` as checkpoint ``step``; returns its folder.
 
     Args:
@@ -232,6 +248,8 @@ class Checkpointer:
       state: the TrainState pytree (device arrays are fetched to host).
       config: the resolved config the state was trained with.
       extra: JSON-able facts stored in the manifest (e.g. env steps, wall time).
+      policy: the state's :class:`~reasan_jax.policies.policy.Policy` (``Trainer.policy``), stored
+        as the small ``policy`` item with its ``policy_spec`` (:func:`policy_spec`); None = none.
 
     Raises:
       CheckpointError: checkpoint ``step`` already exists in this run (it is never overwritten).
@@ -253,20 +271,60 @@ class Checkpointer:
         "leaves": [{"path": p, **d} for p, d in zip(paths, described)],
         **(extra or {}),
     }
-    self._manager.save(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(arrays),
-            manifest=ocp.args.JsonSave(manifest),
-            config=ocp.args.JsonSave(config_loader.config_to_dict(config)),
-        ),
+    items = dict(
+        state=ocp.args.StandardSave(arrays),
+        manifest=ocp.args.JsonSave(manifest),
+        config=ocp.args.JsonSave(config_loader.config_to_dict(config)),
     )
+    if policy is not None:
+      items["policy"] = ocp.args.StandardSave(jax.tree.map(np.asarray, jax.device_get(policy.params)))
+      items["policy_spec"] = ocp.args.JsonSave(policy_spec(policy, config))
+    self._manager.save(step, args=ocp.args.Composite(**items))
     self._manager.wait_until_finished()
     return self.step_dir(step)
 
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def policy_spec(policy: Any, config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """JSON description of a checkpoint's policy item: enough to rebuild the actor network.
+
+  Keys: ``format``, ``task``, ``obs_spec`` (``[[group, shape], ...]``), ``action_size``,
+  ``normalized`` (observation statistics folded in), ``network`` (the config's network section),
+  ``env`` (the env section, so evaluation can rebuild the training env).
+  """
+  return {
+      "format": _FORMAT,
+      "task": policy.task,
+      "obs_spec": [[name, list(shape)] for name, shape in policy.obs_spec],
+      "action_size": policy.action_size,
+      "normalized": "obs_mean" in policy.params,
+      "network": config_loader.config_to_dict(config.network),
+      "env": config_loader.config_to_dict(config.env) if "env" in config else {},
+  }
+
+
+def read_policy_item(path: str | os.PathLike) -> tuple[dict[str, Any], Any]:
+  """``(policy_spec, policy params as nested numpy dicts)`` of the checkpoint at ``path``.
+
+  Reads only the small ``policy`` item (no env state, no optimiser).
+
+  Raises:
+    CheckpointError: no checkpoint at ``path``, or it has no policy item (written before policies
+      were stored; the message says how to get one).
+  """
+  step_dir = resolve_checkpoint(path)
+  if not (step_dir / "policy").is_dir() or not (step_dir / "policy_spec").is_dir():
+    raise CheckpointError(
+        f"Checkpoint {step_dir} has no policy item (it was written by an older reasan_jax); "
+        "continue the run for one checkpoint (--resume) to write a new one.")
+  spec = _read_item(step_dir, "policy_spec")
+  ckptr = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+  params = ckptr.restore(step_dir.resolve(), args=ocp.args.Composite(
+      policy=ocp.args.StandardRestore()))["policy"]
+  return spec, params
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +348,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   run_dir = path.parent if path.name == CHECKPOINT_DIR else path
   steps = checkpoint_steps(run_dir)
   if not steps:
-    raise CheckpointError(
+    raise NoCheckpointError(
         f"{path} holds no finished checkpoint (expected a run folder, its checkpoints/ folder or "
         "a checkpoints/<iteration> folder).")
   return run_dir / CHECKPOINT_DIR / str(steps[-1])
