@@ -18,9 +18,15 @@ multiple of ``run.checkpoint_every`` was reached, plus at iteration 0 and at the
 Resume (``--resume [RUN]``) continues the same folder from its newest checkpoint with everything
 restored (iteration counter, learning rate, optimiser, normaliser, env state, recurrent carries,
 RNG), so a resumed run is bit-identical to an uninterrupted one with the same chunking. Its config
-is the run's ``config.json`` plus any ``--config.*`` overrides given now. ``--checkpoint PATH``
-without ``--resume`` starts a new run from that complete saved state (same iteration counter), with
-the checkpoint's stored config plus overrides unless ``--config`` is given.
+is the run's ``config.json`` plus any ``--config.*`` overrides given now.
+
+Continue (``--checkpoint PATH`` without ``--resume``) starts a **new** run folder from another run's
+checkpoint, as REASAN's stage 2 does: the policy and critic parameters, optimiser state, adaptive
+learning rate, observation normaliser and iteration counter come from the checkpoint; the
+environment is built fresh from the new config (fresh domain randomisation, curriculum at 0, new
+carries and RNG from ``run.seed``). The config is the checkpoint's stored one plus overrides unless
+``--config`` is given, e.g. stage 2: ``--checkpoint runs/stage1 --config.env.stage=2``. The new run's
+``origin.json`` records the checkpoint it came from.
 
 A call whose losses or parameters are not finite stops the run with an error naming the
 iteration; that state is not saved, so the last good checkpoint stays the newest one.
@@ -78,8 +84,9 @@ def _parser() -> argparse.ArgumentParser:
                  "in its own folder, from its newest checkpoint.")
   p.add_argument("--checkpoint", default=None, metavar="PATH",
                  help="start from this checkpoint (run folder or checkpoints/<iteration> folder): "
-                 "alone it starts a new run initialised with the full saved state; with --resume "
-                 "it must be that run's newest checkpoint.")
+                 "alone it starts a new run with the checkpoint's policy, optimiser, learning rate "
+                 "and normaliser in a freshly built env (e.g. stage 2); with --resume it must be "
+                 "that run's newest checkpoint.")
   p.add_argument("--seed", type=int, default=None, help="overrides run.seed (ignored when resuming).")
   p.add_argument("--runs_dir", default="runs", help="parent folder of all runs (default: runs).")
   p.add_argument("--no_progress", action="store_true", help="hide the progress bar.")
@@ -234,12 +241,10 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   trainer = make_trainer(env, config)
   video = _training_video(trainer, config)  # before any folder is written: fails on no OpenGL
   rng = jax.random.PRNGKey(int(run_cfg.seed))
-  if start_ckpt is not None:
-    try:
-      template = jax.eval_shape(trainer.init, rng)
-    except Exception:  # pylint: disable=broad-except  (init not traceable abstractly)
-      template = trainer.init(rng)
-    state = ckpt_lib.restore(start_ckpt, template, config)
+  if resume_dir is not None:  # the same run, everything restored: bitwise continuation
+    state = ckpt_lib.restore(start_ckpt, jax.eval_shape(trainer.init, rng), config)
+  elif start_ckpt is not None:  # a new run: the checkpoint's learner in a freshly built env
+    state = ckpt_lib.restore_learner(start_ckpt, trainer.init(rng), config)
   else:
     state = trainer.init(rng)
   iteration = _iteration(state)
@@ -261,6 +266,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   else:
     run_dir = ckpt_lib.create_run_dir(runs_dir, ckpt_lib.default_run_name(), unique=True)
   ckpt_lib.write_run_config(run_dir, config)
+  if resume_dir is None and start_ckpt is not None:
+    ckpt_lib.write_origin(run_dir, start_ckpt, iteration)
   print(f"Run folder: {run_dir}  ({'resumed at' if resume_dir else 'starting at'} iteration "
         f"{iteration}/{total})")
   print(f"TensorBoard: tensorboard --logdir {runs_dir}")

@@ -3,6 +3,7 @@
 Layout of one run (``runs/<run_name>/``)::
 
   config.json              resolved config of the latest session (also stored in every checkpoint)
+  origin.json              only in a run continued from another run's checkpoint: which one
   checkpoints/<iteration>/ orbax CheckpointManager steps, the last ``run.keep_checkpoints`` kept
     state/                 every leaf of the TrainState (params, optimiser, lr, normaliser,
                            env state, recurrent carries, RNG, iteration), bit-exact
@@ -38,6 +39,7 @@ import orbax.checkpoint as ocp
 from reasan_jax.io import config_loader
 
 CONFIG_FILE = "config.json"
+ORIGIN_FILE = "origin.json"
 CHECKPOINT_DIR = "checkpoints"
 _FORMAT = 1
 
@@ -154,6 +156,14 @@ def find_run(runs_dir: str | os.PathLike, run_name: str) -> pathlib.Path:
   if not checkpoint_steps(path):
     raise NoCheckpointError(
         f"Cannot resume run {path}: it has no checkpoint yet, so there is nothing to continue from.")
+  return path
+
+
+def write_origin(run_dir: str | os.PathLike, checkpoint: str | os.PathLike, iteration: int) -> pathlib.Path:
+  """Records in ``run_dir/origin.json`` the checkpoint a new run was continued from; returns the path."""
+  path = pathlib.Path(run_dir) / ORIGIN_FILE
+  path.write_text(json.dumps({"continued_from": str(pathlib.Path(checkpoint).resolve()),
+                              "iteration": int(iteration)}, indent=2) + "\n")
   return path
 
 
@@ -496,3 +506,48 @@ def restore(path: str | os.PathLike, template: Any, config: ml_collections.Confi
       value = type(tmpl)(np.asarray(value).item())
     out.append(value)
   return jax.tree_util.tree_unflatten(treedef, out)
+
+
+LEARNER_FIELDS = ("params", "opt_state", "learning_rate", "normalizer", "iteration")
+"""TrainState fields a *new* run continued from a checkpoint takes over (:func:`restore_learner`)."""
+
+
+def restore_learner(path: str | os.PathLike, fresh: Any, config: ml_collections.ConfigDict | None = None) -> Any:
+  """``fresh`` with the learner of the checkpoint at ``path``: policy and critic parameters, the
+  optimiser state, the adaptive learning rate, the observation normaliser and the iteration counter.
+
+  Everything else (env state, recurrent carries, RNG) stays ``fresh``'s: a new run built from a new
+  config gets fresh domain randomisation and a curriculum at 0, like REASAN's stage 2 (which loads
+  model and optimiser into a newly built environment, reasan-rl-core.md §9).
+
+  Args:
+    path: run folder, its ``checkpoints/`` folder or a ``checkpoints/<iteration>`` folder.
+    fresh: a concrete TrainState of the new config (``trainer.init(rng)``).
+    config: the new config (named in mismatch messages).
+
+  Raises:
+    CheckpointError: no checkpoint, or its network/optimiser shapes do not fit the new config (the
+      message names the first differing parameter and the fix).
+  """
+  step_dir = resolve_checkpoint(path)
+  stored = {e["path"]: e for e in _read_item(step_dir, "manifest")["leaves"]}
+  flat = None
+  updates = {}
+  for field in LEARNER_FIELDS:
+    sub = getattr(fresh, field)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(sub)
+    values = []
+    for p, leaf in leaves:
+      name = f"{field}/{path_string(p)}" if p else field
+      entry = stored.get(name)
+      if entry is None or list(entry["shape"]) != list(np.shape(leaf)):
+        what = (f"it has no {name!r}" if entry is None else
+                f"{name} has shape {tuple(entry['shape'])} there but {tuple(np.shape(leaf))} in the new config")
+        raise CheckpointError(
+            f"Cannot continue from {step_dir}: {what}; keep the network section of the run it came "
+            "from (network.*) or start without --checkpoint.")
+      if flat is None:
+        flat = load_flat(step_dir)
+      values.append(jax.numpy.asarray(flat[name], dtype=np.dtype(leaf.dtype)))
+    updates[field] = jax.tree_util.tree_unflatten(treedef, values)
+  return fresh.replace(**updates)
