@@ -485,3 +485,21 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(straight, tiny_confi
   _assert_same_leaves(ckpt_lib.load_flat(run_dir), ckpt_lib.load_flat(straight_dir / "checkpoints" / "2"))
   flat = ckpt_lib.load_flat(run_dir)
   assert all(np.all(np.isfinite(v)) for k, v in flat.items() if k.startswith("params/"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.ppo.num_envs=-4", "config.ppo.num_envs must be an integer >= 1, got -4."),
+    ("--config.ppo.num_minibatches=0", "config.ppo.num_minibatches must be an integer >= 1, got 0."),
+    ("--config.ppo.num_envs=5", "must be divisible by devices x minibatches"),
+])
+def test_invalid_sizes_are_one_sentence(tiny_config, tmp_path, override, message):
+  code, _, err = _main(["--config", str(tiny_config), "--runs_dir", str(tmp_path), override])
+  assert code == 2 and message in err
+  assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+  assert not any(tmp_path.iterdir())
+
+
+def test_list_tasks(capsys):
+  assert train.main(["--list_tasks"]) == 0
+  out = capsys.readouterr().out
+  assert out.splitlines()[0].startswith("loco ") and "toy_point" in out

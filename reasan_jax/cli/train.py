@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--seed", type=int, default=None, help="overrides run.seed (ignored when resuming).")
   p.add_argument("--runs_dir", default="runs", help="parent folder of all runs (default: runs).")
   p.add_argument("--no_progress", action="store_true", help="hide the progress bar.")
+  p.add_argument("--list_tasks", action="store_true", help="print the registered tasks and exit.")
   return p
 
 
@@ -148,6 +149,20 @@ def _validate_run_section(config: ml_collections.ConfigDict) -> None:
     minimum = 0 if key == "num_iterations" else 1
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
       raise UsageError(f"config.run.{key} must be an integer >= {minimum}, got {value!r}.")
+
+
+_POSITIVE_PPO_SIZES = ("num_envs", "unroll_length", "num_epochs", "num_minibatches")
+
+
+def _validate_ppo_sizes(config: ml_collections.ConfigDict) -> None:
+  """Raises UsageError unless every PPO batch size is a positive integer."""
+  ppo = config.get("ppo")
+  if ppo is None:
+    raise UsageError("The config has no 'ppo' section (num_envs, unroll_length, ...).")
+  for key in _POSITIVE_PPO_SIZES:
+    value = ppo.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise UsageError(f"config.ppo.{key} must be an integer >= 1, got {value!r}.")
 
 
 def _iteration(state: Any) -> int:
@@ -209,8 +224,9 @@ def _resolve_run(args: argparse.Namespace, runs_dir: pathlib.Path) -> tuple[path
 # The training session.
 
 
-def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
-  """Runs one training session as the command line describes; returns the run folder.
+def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
+  """Runs one training session as the command line describes; returns the run folder (None for
+  ``--list_tasks``).
 
   Raises:
     UsageError, config_loader.ConfigError, ckpt_lib.CheckpointError, logs_lib.LoggingError: bad
@@ -218,6 +234,12 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
     TrainingDiverged: a non-finite loss or parameter (the bad state is not saved).
   """
   args, overrides = parse_args(argv)
+  if args.list_tasks:
+    from reasan_jax import registry  # pylint: disable=import-outside-toplevel
+
+    for name in registry.list_tasks():
+      print(f"{name:10s} {registry.get_task(name).description}")
+    return None
   runs_dir = pathlib.Path(args.runs_dir)
   resume_dir, start_ckpt = _resolve_run(args, runs_dir)
 
@@ -234,11 +256,15 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
       print("note: --seed has no effect when resuming; the saved RNG state is restored.", file=sys.stderr)
     config.run.seed = args.seed
   _validate_run_section(config)
+  _validate_ppo_sizes(config)
   logs_lib.check_backends(config)
   run_cfg = config.run
 
-  env = make_env(config)
-  trainer = make_trainer(env, config)
+  try:
+    env = make_env(config)
+    trainer = make_trainer(env, config)
+  except ValueError as e:  # the env's and trainer's own one-sentence config checks
+    raise UsageError(f"The config cannot be built: {e}") from e
   video = _training_video(trainer, config)  # before any folder is written: fails on no OpenGL
   rng = jax.random.PRNGKey(int(run_cfg.seed))
   if resume_dir is not None:  # the same run, everything restored: bitwise continuation
