@@ -33,7 +33,7 @@ class State:
 
   Attributes:
     data: physics state (``mjx.Data`` for MJX tasks, any pytree otherwise).
-    obs: ``{"state": (n_obs,), "privileged_state": (n_priv,)}`` float32 observations.
+    obs: named float32 observation groups, e.g. ``{"state": (45,), "privileged_state": (88,)}``.
     reward: () float32 reward of the last step.
     done: () float32, 1.0 when the episode ended at the last step (termination or truncation).
     truncation: () float32, 1.0 when the episode ended only because of the time limit.
