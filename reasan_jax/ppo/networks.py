@@ -181,7 +181,7 @@ class ObservationFeatures(nn.Module):
     for group in self.inputs:
       x = obs[group]
       if group in named:
-        parts.append(encoders.make_encoder(named[group]).clone(name=f"encoder_{group}")(
+        parts.append(encoders.make_encoder(named[group], f"encoder_{group}")(
             x.reshape(x.shape[:2] + (-1,))))
       else:
         parts.append(x.reshape(x.shape[:2] + (-1,)))
