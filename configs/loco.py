@@ -86,8 +86,8 @@ def env_config() -> ml_collections.ConfigDict:
   o.noise_joint_vel = 0.75  # applied to the already-scaled joint velocity
   o.critic_foot_frame = "base"  # "base" (fix) or "world" (REASAN's wart: absolute coordinates)
 
-  # Reward weights, one per term of reasan_jax.tasks.loco.rewards.TERMS (same names, same order):
-  # each term x weight x step_dt, summed, the sum clipped at >= rewards.clip_min.
+  # Reward weights, one per term of reasan_jax.tasks.loco.rewards.TERMS (same names; the sum runs
+  # in TERMS' order): each term x weight x step_dt, summed, the sum clipped at >= rewards.clip_min.
   w = c.reward_scales = ml_collections.ConfigDict()
   w.lin_vel_z = -2.0  # x rewards.gait_lin_vel_z_factor once the gait terms are on
   w.ang_vel_xy = -0.05

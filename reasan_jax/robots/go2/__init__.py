@@ -1,5 +1,6 @@
 """The Unitree Go2: constants (:mod:`.constants`), MJCF scenes (:mod:`.model`), the DC-motor
-actuator (:mod:`.motor`) and the simulation shared by every Go2 task (:mod:`.sim`).
+actuator and action map (:mod:`.motor`), the feet's swing bookkeeping (:mod:`.gait`) and the
+simulation shared by every Go2 task (:mod:`.sim`).
 
 ``from reasan_jax.robots import go2`` gives the whole robot API in one name (``go2.load_model``,
 ``go2.to_mjcf``, ``go2.KP``, ``go2.Go2Sim``, ...). The constants load at once (NumPy only, so config
@@ -17,9 +18,9 @@ from reasan_jax.robots.go2.constants import soft_limits, to_mjcf, to_reasan  # n
 _LAZY = {
     "model": ("ASSETS_DIR", "ROBOT_XML", "SCENE_FLAT_XML", "RobotIds", "load_model", "put_model",
               "robot_ids"),
-    "motor": ("dc_motor_torque",),
-    "sim": ("FootContacts", "Go2Sim", "Go2SimError", "MotorConfig", "RandomizationConfig",
-            "action_scale", "foot_contacts", "joint_target", "projected_gravity"),
+    "motor": ("action_scale", "dc_motor_torque", "joint_target"),
+    "gait": ("FootContacts", "foot_contacts"),
+    "sim": ("Go2Sim", "Go2SimError", "MotorConfig", "RandomizationConfig", "projected_gravity"),
 }
 _OWNER = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -8,7 +8,8 @@ mass/inertia/CoM, the foot friction and the motor gains. :class:`Go2Sim` holds t
 MuJoCo/MJX model, ids, contact-slot maps, friction buckets); its methods are pure functions of their
 array arguments, so they trace under ``jit``/``vmap``/``scan``.
 
-Per-env randomised model fields (from :meth:`Go2Sim.randomize`) reach the sim through
+The action -> PD target map and the DC-motor law are in :mod:`.motor`, the feet's swing
+bookkeeping in :mod:`.gait`. Per-env randomised model fields (from :meth:`Go2Sim.randomize`) reach the sim through
 :meth:`Go2Sim.with_model`, which a task's own ``with_model`` calls (``reasan_jax.core.VecEnv``).
 
 Joint order: targets, gains and observations are in REASAN order (``go2.to_reasan``); MJX arrays
@@ -25,7 +26,6 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
-from flax import struct
 from mujoco import mjx
 from mujoco.mjx._src import support as mjx_support
 
@@ -97,30 +97,6 @@ def _fields(cls, section: Mapping[str, Any] | None, **extra) -> Any:
   values.update(extra)
   values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
   return cls(**values)
-
-
-def joint_target(action: jax.Array, last_action: jax.Array, action_scale: jax.Array,
-                 blend: float = c.ACTION_BLEND) -> jax.Array:
-  """PD joint target of REASAN's loco action map (reasan-loco.md "Action", reasan-filter.md §1.4).
-
-  ``default + scale * (blend * a_t + (1 - blend) * a_{t-1})``.
-
-  Args:
-    action, last_action: (12,) raw loco actions a_t, a_{t-1}, REASAN order.
-    action_scale: (12,) rad per unit (:func:`action_scale`).
-    blend: weight of a_t.
-
-  Returns:
-    (12,) joint target, rad, REASAN order.
-  """
-  blended = blend * action + (1.0 - blend) * last_action
-  return jnp.asarray(c.DEFAULT_POSE_REASAN, jnp.float32) + action_scale * blended
-
-
-def action_scale(scale: float = c.ACTION_SCALE, hip_scale: float = c.HIP_ACTION_SCALE) -> jax.Array:
-  """(12,) float32 rad per action unit in REASAN order: ``scale``, times ``hip_scale`` on the hips."""
-  hips = np.array([1.0] * 4 + [0.0] * 8, np.float32)  # REASAN order: the first four are hips
-  return jnp.asarray(scale * np.where(hips > 0, hip_scale, 1.0), jnp.float32)
 
 
 def projected_gravity(rot: jax.Array) -> jax.Array:
@@ -346,7 +322,7 @@ class Go2Sim:
 
     Args:
       data: physics state.
-      target: (12,) PD joint target, rad, REASAN order (:func:`joint_target`).
+      target: (12,) PD joint target, rad, REASAN order (:func:`.motor.joint_target`).
       gains: :data:`Gains` (REASAN order).
       wrench: (6,) base force (N) and torque (N m) in the base frame.
 
@@ -415,40 +391,3 @@ class Go2Sim:
       jacp, _ = mjx_support.jac(self.mjx_model, data, data.site_xpos[site], body)
       return jacp.T @ data.qvel
     return jnp.stack([one(s, b) for s, b in zip(self.foot_sites, self.foot_bodies)])
-
-
-@struct.dataclass
-class FootContacts:
-  """Per-foot swing bookkeeping of one policy step (contact-sensor style, reasan-loco.md gait terms).
-
-  Attributes (all (4,), FEET order):
-    contact: the foot is in contact (normal force above the threshold).
-    first_contact: it touched down at this step after being in the air.
-    air_time: s in the air up to and including this step (the swing time at a touch-down).
-    peak_height: m, highest foot height of the swing so far, this step included.
-  """
-
-  contact: jax.Array
-  first_contact: jax.Array
-  air_time: jax.Array
-  peak_height: jax.Array
-
-  def carry(self) -> tuple[jax.Array, jax.Array]:
-    """``(air_time, peak_height)`` for the next step: both restart at 0 on feet in contact."""
-    return (jnp.where(self.contact, 0.0, self.air_time),
-            jnp.where(self.contact, 0.0, self.peak_height))
-
-
-def foot_contacts(air_time: jax.Array, peak_height: jax.Array, foot_force: jax.Array,
-                  foot_height: jax.Array, dt: float, threshold: float = 1.0) -> FootContacts:
-  """Updates the swing bookkeeping with one step's foot forces (N) and heights (m), all (4,).
-
-  Args:
-    air_time, peak_height: (4,) carried values (:meth:`FootContacts.carry`; zeros at reset).
-    foot_force: (4,) normal force, N. foot_height: (4,) m (world z or height above the terrain).
-    dt: s per policy step. threshold: N above which a foot counts as in contact.
-  """
-  contact = foot_force > threshold
-  first_contact = contact & (air_time > 0)
-  return FootContacts(contact=contact, first_contact=first_contact, air_time=air_time + dt,
-                      peak_height=jnp.maximum(peak_height, foot_height))

@@ -21,6 +21,7 @@ from mujoco import mjx
 from reasan_jax.core import spatial
 from reasan_jax.core.env import Env, State
 from reasan_jax.robots import go2
+from reasan_jax.robots.go2 import gait, motor
 from reasan_jax.robots.go2 import sim as go2_sim
 from reasan_jax.scenes import terrain as terrain_lib
 from reasan_jax.tasks.loco import rewards
@@ -57,6 +58,8 @@ def upgrade_config(env_config: dict) -> dict:
     if weights and "reward_scales" not in section:
       section["reward_scales"] = weights
       section["rewards"] = {k: v for k, v in old.items() if k not in weights}
+      if not section["rewards"]:  # stage2 held weights only
+        del section["rewards"]
 
   move(cfg)
   if isinstance(cfg.get("stage2"), dict):
@@ -146,7 +149,7 @@ class LocoEnv(Env):
       origins = terrain_lib.flat_terrain_origins(tcfg.num_rows, tcfg.num_cols, tcfg.cell_size)
     self._origins = jnp.asarray(origins, jnp.float32)
     self.sim = go2_sim.Go2Sim.from_config(cfg, self.terrain)
-    self._action_scale = go2_sim.action_scale(cfg.action.scale, cfg.action.hip_scale)
+    self._action_scale = motor.action_scale(cfg.action.scale, cfg.action.hip_scale)
     self._reward_scales = {k: float(cfg.reward_scales[k]) for k in rewards.TERMS}
     sim = self.sim
     self._reward_params = rewards.RewardParams(
@@ -265,7 +268,7 @@ class LocoEnv(Env):
     cfg = self.config
     sim = self.sim
     info = dict(state.info)
-    target = go2_sim.joint_target(action, info["last_action"], self._action_scale, cfg.action.blend)
+    target = motor.joint_target(action, info["last_action"], self._action_scale, cfg.action.blend)
     data, taus, base_hits = sim.physics_step(state.data, target, info["gains"],
                                              info["external_wrench"])
     tau = go2.to_reasan(taus[-1])
@@ -284,7 +287,7 @@ class LocoEnv(Env):
     feet_pos = sim.foot_positions(data)
     feet_z = feet_pos[:, 2] - (sim.terrain_height(feet_pos[:, :2])
                                if cfg.rewards.clearance_relative else 0.0)
-    feet = go2_sim.foot_contacts(info["air_time"], info["peak_height"], foot_force, feet_z, self.dt)
+    feet = gait.foot_contacts(info["air_time"], info["peak_height"], foot_force, feet_z, self.dt)
     feet_vel = sim.foot_velocities(data)
     quantities = rewards.StepQuantities(
         lin_vel=rot.T @ data.qvel[:3], ang_vel=data.qvel[3:6], gravity=gravity,

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from reasan_jax.robots.go2.sim import FootContacts
+from reasan_jax.robots.go2.gait import FootContacts
 from reasan_jax.tasks.common import rewards as common
 
 
