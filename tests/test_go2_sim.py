@@ -89,7 +89,7 @@ def test_foot_velocities_match_finite_differences(sim):
   fwd = jax.jit(lambda d: (lambda f: (sim.foot_positions(f), sim.foot_velocities(f)))(
       mjx.forward(sim.mjx_model, d)))
   pos, vel = (np.asarray(x) for x in fwd(data))
-  # Central differences of the foot-site positions in MuJoCo C (float64), qpos integrated along qvel.
+  # Central differences of the foot-site positions in MuJoCo C (float64), qpos moved along qvel.
   m = sim.mj_model
   d = mujoco.MjData(m)
 
@@ -152,7 +152,11 @@ def test_contact_maps_and_base_probe(sim):
   assert sim.foot_contact.shape == (sim.contact_geoms.shape[0], 4)
   assert np.all(sim.foot_contact.sum(0) >= 1)  # every foot has a contact slot with the ground
   assert not sim.base_contact_slots.any()  # "feet": the trunk does not collide
-  body = go2_sim.Go2Sim("feet_base", None, base_contact="force")
+  with pytest.raises(go2_sim.Go2SimError, match="exactly one of geoms= or bodies="):
+    sim.contact_selector()
+  scene = go2.load_model("feet_base", "flat")  # a ready scene (obstacle tasks build their own)
+  body = go2_sim.Go2Sim(base_contact="force", scene=scene, solver_iterations=5)
+  assert body.mj_model is scene and scene.opt.iterations == 5 and scene.opt.timestep == 0.005
   assert body.base_contact_slots.any()
   thigh = mujoco.mj_name2id(body.mj_model, mujoco.mjtObj.mjOBJ_BODY, "FL_thigh")
   assert body.contact_selector(bodies=[[thigh]]).sum() == 0  # not colliding in "feet_base"
@@ -167,7 +171,7 @@ def test_contact_maps_and_base_probe(sim):
 def test_bad_settings_are_one_sentence():
   with pytest.raises(go2_sim.Go2SimError, match="base_contact='force' needs colliding trunk"):
     go2_sim.Go2Sim("feet", None, base_contact="force")
-  with pytest.raises(ValueError, match="base_contact must be"):
+  with pytest.raises(ValueError, match=r"base_contact \(env.termination.base_contact\) must be"):
     go2_sim.Go2Sim("feet", None, base_contact="touch")
 
 

@@ -155,7 +155,8 @@ def test_standing_steps_terminate_and_auto_reset(fns, state0):
   np.testing.assert_allclose(np.asarray(out.info["episode"]["length"]), 6.0)
   np.testing.assert_allclose(np.asarray(out.info["episode_sums"]["length"]), [0, 0, 6, 6])
   # Randomised model fields and motor gains survive the auto-reset (sampled once per env).
-  np.testing.assert_array_equal(out.info["model_fields"]["body_mass"], state0.info["model_fields"]["body_mass"])
+  np.testing.assert_array_equal(out.info["model_fields"]["body_mass"],
+                                state0.info["model_fields"]["body_mass"])
   np.testing.assert_array_equal(out.info["gains"]["kp"], state0.info["gains"]["kp"])
 
 

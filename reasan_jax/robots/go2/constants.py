@@ -155,10 +155,12 @@ KD = 0.5
 """Nominal PD damping in N·m·s/rad (reasan-rl-core.md §13)."""
 
 KP_RANGE = (0.9, 1.1)
-"""Multiplicative U(lo, hi) factor on ``KP`` per env and joint, sampled once (reasan-rl-core.md §13)."""
+"""Multiplicative U(lo, hi) factor on ``KP`` per env and joint, sampled once
+(reasan-rl-core.md §13)."""
 
 KD_RANGE = (0.9, 1.1)
-"""Multiplicative U(lo, hi) factor on ``KD`` per env and joint, sampled once (reasan-rl-core.md §13)."""
+"""Multiplicative U(lo, hi) factor on ``KD`` per env and joint, sampled once
+(reasan-rl-core.md §13)."""
 
 STRENGTH_RANGE = (0.9, 1.1)
 """Motor-strength U(lo, hi) per env and joint, sampled once (``motor_strengths_range``,

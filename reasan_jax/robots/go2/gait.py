@@ -15,7 +15,7 @@ from flax import struct
 
 @struct.dataclass
 class FootContacts:
-  """Per-foot swing bookkeeping of one policy step (contact-sensor style, reasan-loco.md gait terms).
+  """Per-foot swing bookkeeping of one policy step (contact-sensor style; reasan-loco.md gait).
 
   Attributes (all (4,), FEET order):
     contact: the foot is in contact (normal force above the threshold).

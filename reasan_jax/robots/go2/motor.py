@@ -60,6 +60,6 @@ def joint_target(action: jax.Array, last_action: jax.Array, action_scale: jax.Ar
 
 
 def action_scale(scale: float = c.ACTION_SCALE, hip_scale: float = c.HIP_ACTION_SCALE) -> jax.Array:
-  """(12,) float32 rad per action unit in REASAN order: ``scale``, times ``hip_scale`` on the hips."""
+  """(12,) float32 rad per action unit, REASAN order: ``scale``, times ``hip_scale`` on hips."""
   hips = np.array([1.0] * 4 + [0.0] * 8, np.float32)  # REASAN order: the first four are hips
   return jnp.asarray(scale * np.where(hips > 0, hip_scale, 1.0), jnp.float32)

@@ -1,4 +1,4 @@
-"""The Go2's simulation under REASAN's actuation, shared by every Go2 task (``loco``, ``filter``, ``nav``).
+"""The Go2's simulation under REASAN's actuation, shared by the Go2 tasks (loco, filter, nav).
 
 All three REASAN tasks drive the same robot the same way (reasan-loco.md, reasan-filter.md §1.3-1.4
 and §6.5, reasan-nav.md §1.5): a joint target from the loco policy's action, held for ``decimation``
@@ -9,8 +9,9 @@ MuJoCo/MJX model, ids, contact-slot maps, friction buckets); its methods are pur
 array arguments, so they trace under ``jit``/``vmap``/``scan``.
 
 The action -> PD target map and the DC-motor law are in :mod:`.motor`, the feet's swing
-bookkeeping in :mod:`.gait`. Per-env randomised model fields (from :meth:`Go2Sim.randomize`) reach the sim through
-:meth:`Go2Sim.with_model`, which a task's own ``with_model`` calls (``reasan_jax.core.VecEnv``).
+bookkeeping in :mod:`.gait`. Per-env randomised model fields (from :meth:`Go2Sim.randomize`) reach
+the sim through :meth:`Go2Sim.with_model`, which a task's own ``with_model`` calls
+(``reasan_jax.core.VecEnv``).
 
 Joint order: targets, gains and observations are in REASAN order (``go2.to_reasan``); MJX arrays
 (``qpos[7:]``, ``ctrl``, the torques returned by :meth:`Go2Sim.physics_step`) are in MJCF order.
@@ -37,7 +38,7 @@ from reasan_jax.scenes import terrain as terrain_lib
 
 BASE_CONTACT_MODES = ("geometric", "force")
 
-Gains = dict
+Gains = dict[str, jax.Array]
 """Per-env motor gains ``{"kp", "kd", "strength"}``, each (12,) in REASAN order (N m/rad, N m s/rad,
 unitless); see :meth:`Go2Sim.sample_gains`."""
 
@@ -48,7 +49,7 @@ class Go2SimError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class MotorConfig:
-  """REASAN's ``RandomDCMotor`` (reasan-rl-core.md §13): nominal gains, their per-env factors, limits.
+  """REASAN's ``RandomDCMotor`` (reasan-rl-core.md §13): nominal gains, per-env factors, limits.
 
   Attributes:
     kp, kd: nominal PD gains, N m/rad and N m s/rad.
@@ -69,7 +70,7 @@ class MotorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RandomizationConfig:
-  """The robot's domain randomisation (reasan-loco.md "Domain randomisation", reasan-filter.md §6.5).
+  """The robot's domain randomisation (reasan-loco.md "Domain randomisation", filter §6.5).
 
   Attributes:
     enabled: False gives the nominal model, nominal gains and no external wrench.
@@ -110,6 +111,9 @@ class Go2Sim:
   Args:
     collisions: ``go2.load_model`` variant (``"feet"``, ``"feet_base"``, ``"body"``).
     terrain: a rough :class:`reasan_jax.scenes.terrain.Terrain`, or None for the flat plane.
+    scene: a ready Go2 scene (e.g. ``go2.load_model``'s with obstacles added) used instead of
+      building one from ``collisions``/``terrain``; ``terrain`` must still describe its height
+      field (or be None for flat ground). Its timestep, armature and solver caps are overwritten.
     sim_dt: s per physics step. decimation: physics steps per policy step.
     solver_iterations, solver_ls_iterations: Newton solver caps written into the model.
     motor: :class:`MotorConfig`. randomization: :class:`RandomizationConfig`.
@@ -128,9 +132,11 @@ class Go2Sim:
                sim_dt: float = 0.005, decimation: int = 4, solver_iterations: int = 8,
                solver_ls_iterations: int = 8, motor: MotorConfig = MotorConfig(),
                randomization: RandomizationConfig = RandomizationConfig(),
-               base_contact: str = "geometric", base_contact_force: float = 1.0):
+               base_contact: str = "geometric", base_contact_force: float = 1.0,
+               scene: mujoco.MjModel | None = None):
     if base_contact not in BASE_CONTACT_MODES:
-      raise Go2SimError(f"base_contact must be 'geometric' or 'force', got {base_contact!r}.")
+      raise Go2SimError(f"base_contact (env.termination.base_contact) must be 'geometric' or "
+                        f"'force', got {base_contact!r}.")
     self.terrain = terrain
     self.sim_dt = sim_dt
     self.decimation = int(decimation)
@@ -140,8 +146,8 @@ class Go2Sim:
     self.base_contact = base_contact
     self.base_contact_force = base_contact_force
 
-    m = model_lib.load_model(collisions=collisions, terrain="rough" if terrain else "flat",
-                             terrain_config=terrain)
+    m = scene if scene is not None else model_lib.load_model(
+        collisions=collisions, terrain="rough" if terrain else "flat", terrain_config=terrain)
     m.opt.timestep = sim_dt
     m.dof_armature[6:] = motor.armature
     m.opt.iterations = solver_iterations
@@ -158,8 +164,8 @@ class Go2Sim:
     self.foot_contact = self.contact_selector(geoms=[[g] for g in self.foot_geoms])
     self.base_contact_slots = self.contact_selector(bodies=[[self.base_body]])[:, 0]
     if base_contact == "force" and not self.base_contact_slots.any():
-      raise Go2SimError("base_contact='force' needs colliding trunk geoms; use collisions="
-                        "'feet_base' (or 'body').")
+      raise Go2SimError("base_contact='force' needs colliding trunk geoms; set collisions "
+                        "(env.collisions) to 'feet_base' or 'body'.")
     self._base_points, self._base_radii = self._base_probe_points()
 
     lo, hi = c.soft_limits(c.SOFT_LIMIT_FACTOR).T
@@ -177,9 +183,9 @@ class Go2Sim:
   def from_config(cls, cfg: Mapping[str, Any], terrain: terrain_lib.Terrain | None) -> "Go2Sim":
     """A sim from a Go2 task's env config (the ``loco`` layout, ``configs/loco.py``).
 
-    Reads ``collisions``, ``sim_dt``, ``decimation``, ``solver_iterations``, ``solver_ls_iterations``,
-    the ``motor`` and ``randomization`` sections, ``termination.base_contact(_force)`` and, as the
-    friction-bucket seed, ``terrain_config.seed``.
+    Reads ``collisions``, ``sim_dt``, ``decimation``, ``solver_iterations``,
+    ``solver_ls_iterations``, the ``motor`` and ``randomization`` sections,
+    ``termination.base_contact(_force)`` and, as the friction-bucket seed, ``terrain_config.seed``.
     """
     term = cfg["termination"]
     return cls(
@@ -201,7 +207,7 @@ class Go2Sim:
 
   # ------------------------------------------------------------------ static maps
   def _contact_slots(self) -> None:
-    """Geom and body ids (ncon, 2) of every condim-3 contact slot (MJX's contact layout is static)."""
+    """Geom and body ids (ncon, 2) of every condim-3 contact slot (MJX's layout is static)."""
     d = mjx.make_data(self.mjx_model)
     d = jax.jit(mjx.forward)(self.mjx_model, d)
     impl = d._impl  # pylint: disable=protected-access
@@ -220,7 +226,10 @@ class Go2Sim:
     the undesired bodies of reasan-filter.md §5.1). Give exactly one of ``geoms``/``bodies``: a
     list of k id lists.
     """
-    ids, groups = (self.contact_geoms, geoms) if geoms is not None else (self.contact_bodies, bodies)
+    if (geoms is None) == (bodies is None):
+      raise Go2SimError("contact_selector takes exactly one of geoms= or bodies=.")
+    ids = self.contact_geoms if geoms is not None else self.contact_bodies
+    groups = geoms if geoms is not None else bodies
     return np.stack([np.any(np.isin(ids, g), axis=1) for g in groups], axis=1).astype(np.float32)
 
   def _base_probe_points(self) -> tuple[np.ndarray, np.ndarray]:
@@ -293,20 +302,20 @@ class Go2Sim:
             "strength": factor(keys[2], mc.strength_range)}
 
   def sample_wrench(self, rng: jax.Array) -> jax.Array:
-    """(6,) body-frame base wrench (force N, torque N m), each component U(+-limit); 0 if disabled."""
+    """(6,) body-frame base wrench (force N, torque N m), each component U(+-limit); 0 if off."""
     d = self.randomization
     return jax.random.uniform(rng, (6,), minval=-1.0, maxval=1.0) * jnp.asarray(
         [d.external_force] * 3 + [d.external_torque] * 3) * float(d.enabled)
 
   # ------------------------------------------------------------------ reset
   def scaled_default_pose(self, rng: jax.Array, scale_range: tuple[float, float]) -> jax.Array:
-    """(12,) default pose x U(scale_range) per joint, clamped to the soft limits (REASAN order, rad)."""
+    """(12,) default pose x U(scale_range) per joint, clamped to the soft limits (REASAN, rad)."""
     lo, hi = scale_range
     q = self.default_pose * jax.random.uniform(rng, (12,), minval=lo, maxval=hi)
     return jnp.clip(q, self.soft_lo, self.soft_hi)
 
   def spawn(self, position: jax.Array, yaw: jax.Array, joint_pos: jax.Array) -> mjx.Data:
-    """Fresh data at rest: base at ``position`` (3,) m with heading ``yaw`` rad, joints ``joint_pos``
+    """Fresh data at rest: base at ``position`` (3,) m, heading ``yaw`` rad, joints ``joint_pos``
     (12,) rad in REASAN order; forward kinematics done (site/geom poses valid)."""
     qpos = jnp.concatenate([position, spatial.yaw_quat(yaw), c.to_mjcf(joint_pos)])
     data = mjx.make_data(self.mjx_model).replace(qpos=qpos)
@@ -364,7 +373,7 @@ class Go2Sim:
 
   def terrain_height(self, xy: jax.Array) -> jax.Array:
     """Ground height (m) under world points ``xy`` (..., 2); read from the model's height field
-    (``mjx_model.hfield_data``) so the grid is not embedded in the program twice; 0 on flat ground."""
+    (``mjx_model.hfield_data``) so the grid is not embedded in the program twice; 0 when flat."""
     if self.terrain is None:
       return jnp.zeros(xy.shape[:-1])
     t = self.terrain
@@ -374,7 +383,7 @@ class Go2Sim:
     return terrain_lib.height_at(heights, t.hscale, jnp.asarray(t.origin_xy), xy)
 
   def base_touches_ground(self, qpos: jax.Array) -> jax.Array:
-    """() bool: a trunk-box corner or the head sphere is at or below the ground (geometric check)."""
+    """() bool: a trunk-box corner or the head sphere is at or below the ground (geometric)."""
     rot = spatial.quat_to_mat(qpos[3:7])
     world = qpos[:3] + self._base_points @ rot.T
     ground = self.terrain_height(world[:, :2])

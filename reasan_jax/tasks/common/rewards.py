@@ -50,7 +50,7 @@ def magnitude_excess(x: jax.Array, limit: float | jax.Array) -> jax.Array:
 
 
 def squared_magnitude_excess(x: jax.Array, limit: jax.Array) -> jax.Array:
-  """() ``sum max(|x| - limit, 0)^2`` (reasan-filter.md §4.2 and reasan-nav.md §5 ``cmd_limits``)."""
+  """() ``sum max(|x| - limit, 0)^2`` (``cmd_limits``, reasan-filter.md §4.2, reasan-nav.md §5)."""
   return jnp.sum(jnp.maximum(jnp.abs(x) - limit, 0.0) ** 2)
 
 

@@ -169,7 +169,7 @@ class LocoEnv(Env):
     return self.sim.mj_model
 
   def with_model(self, fields) -> "LocoEnv":
-    """A shallow copy whose sim uses a model with ``fields`` replaced (see :meth:`Env.with_model`)."""
+    """A shallow copy whose sim's model has ``fields`` replaced (see :meth:`Env.with_model`)."""
     if not fields:
       return self
     clone = object.__new__(type(self))
