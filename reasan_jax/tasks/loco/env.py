@@ -24,6 +24,7 @@ from reasan_jax.robots import go2
 from reasan_jax.robots.go2 import gait, motor
 from reasan_jax.robots.go2 import sim as go2_sim
 from reasan_jax.scenes import terrain as terrain_lib
+from reasan_jax.tasks.common import rewards as common_rewards
 from reasan_jax.tasks.loco import rewards
 from reasan_jax.tasks.loco.rewards import total_reward  # noqa: F401  (public from here too)
 
@@ -303,7 +304,7 @@ class LocoEnv(Env):
     level_mean = state.info.get("batch_log", info["log"])["terrain_level"]
     gait_on = (level_mean >= cfg.rewards.gait_level).astype(jnp.float32)
     weights = rewards.term_weights(self._reward_scales, gait_on, cfg.rewards.gait_lin_vel_z_factor)
-    weighted = {k: terms[k] * weights[k] * self.dt for k in rewards.TERMS}
+    weighted = common_rewards.weighted(terms, weights, self.dt)  # in TERMS' order
     reward = total_reward(weighted, cfg.rewards.clip_min, cfg.rewards.termination_after_clip)
 
     # Command resampling and pushes (interval events act after the rewards, as in Isaac Lab).
