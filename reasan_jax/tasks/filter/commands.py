@@ -51,17 +51,17 @@ def sample_random_command(key: jax.Array, cfg: ml_collections.ConfigDict,
 
   Args:
     key: PRNG key.
-    cfg: the ``env.commands`` section (``types``: per type ``range``, ``zero_prob``, ``delay``;
-      ``type_thresholds``; ``zero_linear_prob``, ``zero_linear_prob_no_obstacle``).
+    cfg: the ``env.commands`` section (``type_ranges``, ``type_zero_probs``, ``type_delays``,
+      ``type_thresholds``, ``zero_linear_prob``, ``zero_linear_prob_no_obstacle``).
     no_obstacle: () bool, the episode has no obstacles (raises the zero-linear probability).
 
   Returns:
     ``(command (3,), delay ())`` in m/s, m/s, rad/s and s.
   """
   k_type, k_cmd, k_zero, k_delay, k_lin = jax.random.split(key, 5)
-  ranges = jnp.asarray([t.range for t in cfg.types], jnp.float32)  # (3 types, 3)
-  zero_p = jnp.asarray([t.zero_prob for t in cfg.types], jnp.float32)
-  delays = jnp.asarray([t.delay for t in cfg.types], jnp.float32)  # (3, 2): U(lo, hi)
+  ranges = jnp.asarray(cfg.type_ranges, jnp.float32)  # (3 types, 3)
+  zero_p = jnp.asarray(cfg.type_zero_probs, jnp.float32)
+  delays = jnp.asarray(cfg.type_delays, jnp.float32)  # (3, 2): U(lo, hi)
   r = jax.random.uniform(k_type)
   kind = jnp.sum(r >= jnp.asarray(cfg.type_thresholds, jnp.float32))
   cmd = jax.random.uniform(k_cmd, (3,), minval=-1.0, maxval=1.0) * ranges[kind]
