@@ -21,7 +21,12 @@ from typing import Sequence
 PROG = "python -m reasan_jax.export"
 
 
-def _describe(path) -> str:
+REASAN_STATE_SIZE = 256
+"""Recurrent width REASAN's nodes allocate for h_in/c_in (reasan-rl-core.md §"Export")."""
+
+
+def _describe(path) -> tuple[str, list[str]]:
+  """(interface summary, notes on where the file differs from REASAN's released files)."""
   import onnx  # pylint: disable=import-outside-toplevel
 
   model = onnx.load(str(path))
@@ -29,7 +34,17 @@ def _describe(path) -> str:
   ins = ", ".join(f"{v.name} {dims(v)}" for v in model.graph.input)
   outs = ", ".join(f"{v.name} {dims(v)}" for v in model.graph.output)
   ops = sorted({n.op_type for n in model.graph.node})
-  return f"  inputs:  {ins}\n  outputs: {outs}\n  nodes:   {', '.join(ops)}"
+  meta = {p.key: p.value for p in model.metadata_props}
+  notes = []
+  size = int(meta.get("rnn_size", "0") or 0)
+  if size and size != REASAN_STATE_SIZE:
+    notes.append(f"the recurrent state is [1, 1, {size}] but REASAN's nodes allocate "
+                 f"[1, 1, {REASAN_STATE_SIZE}]; train with --config.network.rnn_size=256 for a "
+                 "drop-in file.")
+  if meta.get("recurrent_core") == "gru":
+    notes.append("GRU core: c_in is passed through unchanged as c_out; train with "
+                 "--config.network.rnn=lstm for REASAN's own LSTM architecture.")
+  return f"  inputs:  {ins}\n  outputs: {outs}\n  nodes:   {', '.join(ops)}", notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   except ExportError as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 2
-  print(f"wrote {path}\n{_describe(path)}")
+  summary, notes = _describe(path)
+  print(f"wrote {path}\n{summary}")
+  for note in notes:
+    print(f"note: {note}", file=sys.stderr)
   return 0
 
 
