@@ -327,6 +327,10 @@ def test_unwritable_or_existing_out_leaves_nothing(tmp_path):
   params = actor.init(jax.random.PRNGKey(0), networks.init_carry(1, 4, "lstm"),
                       {"state": jnp.zeros((1, 1, 3))}, jnp.zeros((1, 1), bool))["params"]
   model = onnx_export.build_model(actor, {"actor": params}, (("state", (3,)),))
+  with pytest.raises(onnx_export.ExportError, match="do not fit its network"):
+    onnx_export.build_model(actor, {"actor": {"mlp": params["mlp"]}}, (("state", (3,)),))
+  with pytest.raises(onnx_export.ExportError, match="no REASAN ONNX input name"):
+    onnx_export.build_model(actor.clone(inputs=("odd",)), {"actor": params}, (("odd", (3,)),))
   blocker = tmp_path / "a_file"
   blocker.write_text("not a folder")
   with pytest.raises(onnx_export.ExportError, match="Cannot write"):

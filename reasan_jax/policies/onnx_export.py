@@ -178,6 +178,16 @@ def build_model(actor, params: Mapping[str, Any], obs_spec: Sequence[tuple[str, 
     ExportError: a group with no ONNX input name, an unknown encoder or activation, or parameters
       that do not match the actor's structure.
   """
+  try:
+    return _build(actor, params, obs_spec, metadata, input_names)
+  except (KeyError, ValueError) as e:
+    if isinstance(e, ExportError):
+      raise
+    raise ExportError(f"The policy's parameters do not fit its network ({type(e).__name__}: {e}); "
+                      "export the checkpoint with the network config it was trained with.") from e
+
+
+def _build(actor, params, obs_spec, metadata, input_names) -> onnx.ModelProto:
   names = {**ONNX_INPUT_NAMES, **dict(input_names or {})}
   shapes = {g: tuple(int(d) for d in s) for g, s in obs_spec}
   p = _np(params)
