@@ -1,6 +1,9 @@
 """REASAN locomotion (`loco`) task and its PPO: every parameter in one ml-collections config.
 
 Figures are REASAN's (``reasan-loco.md``, ``reasan-rl-core.md``) unless a comment says otherwise.
+The Go2's own figures (gains, limits, action map, spawn height) are read from
+``reasan_jax.robots.go2``, their one source of truth. Reward weights are in ``env.reward_scales``
+(one entry per term, metric ``reward/<term>``), reward parameters in ``env.rewards``.
 Stage 2 (``--config.env.stage=2``) applies ``env.stage2`` on top of the env section.
 
 On a machine without an accelerator the PPO/run sections are scaled down so that
@@ -11,6 +14,8 @@ they use REASAN's sizes (see ``_scale_for_cpu``).
 from __future__ import annotations
 
 import ml_collections
+
+from reasan_jax.robots.go2 import constants as go2
 
 
 def env_config() -> ml_collections.ConfigDict:
@@ -45,18 +50,18 @@ def env_config() -> ml_collections.ConfigDict:
   t.seed = 0
 
   a = c.action = ml_collections.ConfigDict()
-  a.scale = 0.25  # rad per unit action
-  a.hip_scale = 0.5  # hips get a further x0.5 -> 0.125 rad
-  a.blend = 0.8  # PD target uses 0.8 a_t + 0.2 a_{t-1}
+  a.scale = go2.ACTION_SCALE  # 0.25 rad per unit action
+  a.hip_scale = go2.HIP_ACTION_SCALE  # hips get a further x0.5 -> 0.125 rad
+  a.blend = go2.ACTION_BLEND  # PD target uses 0.8 a_t + 0.2 a_{t-1}
 
   m = c.motor = ml_collections.ConfigDict()  # reasan-rl-core.md §13, RandomDCMotor
-  m.kp = 35.0  # N m / rad
-  m.kd = 0.5  # N m s / rad
-  m.kp_range = (0.9, 1.1)  # multiplicative, per env and joint, sampled once
-  m.kd_range = (0.9, 1.1)
-  m.strength_range = (0.9, 1.1)
-  m.torque_limit = 23.5  # N m (saturation = effort limit)
-  m.velocity_limit = 30.0  # rad/s
+  m.kp = go2.KP  # 35 N m / rad
+  m.kd = go2.KD  # 0.5 N m s / rad
+  m.kp_range = go2.KP_RANGE  # (0.9, 1.1) multiplicative, per env and joint, sampled once
+  m.kd_range = go2.KD_RANGE
+  m.strength_range = go2.STRENGTH_RANGE
+  m.torque_limit = go2.TORQUE_LIMIT  # 23.5 N m (saturation = effort limit)
+  m.velocity_limit = go2.VELOCITY_LIMIT  # 30 rad/s
   # Rotor armature, kg m^2, written into the model's leg dofs. REASAN's Isaac Go2 (USD from
   # Unitree's URDF) sets none; with Menagerie's 0.01 the released policy reaches 0.80 m/s at a
   # 1.0 m/s command in our model, with 0 it reaches 0.89 (docs/deviations.md, sim2sim).
@@ -81,27 +86,31 @@ def env_config() -> ml_collections.ConfigDict:
   o.noise_joint_vel = 0.75  # applied to the already-scaled joint velocity
   o.critic_foot_frame = "base"  # "base" (fix) or "world" (REASAN's wart: absolute coordinates)
 
-  r = c.rewards = ml_collections.ConfigDict()  # each term x step_dt, summed, sum clipped at >= 0
-  r.lin_vel_z = -2.0
-  r.ang_vel_xy = -0.05
-  r.flat_orientation = -5.0
-  r.dof_torques = -0.0002
-  r.power = -0.001
-  r.action_rate = -0.01
-  r.dof_pos_limits = -10.0
-  r.dof_vel_limits = -10.0
-  r.track_lin_vel = 2.0
-  r.track_ang_vel = 1.0
-  r.dof_pos = -1.0
-  r.alive = 0.2
-  r.trot = 1.0
-  r.termination = -200.0
-  r.stand_still = 0.0  # stage 2: -10
-  # Gait terms, on once the mean terrain level >= gait_level (the curriculum switch).
-  r.feet_slip = -1.0
-  r.feet_clearance = -2.0
-  r.feet_height = -2.0
-  r.feet_air_time = 10.0
+  # Reward weights, one per term of reasan_jax.tasks.loco.rewards.TERMS (same names; the sum runs
+  # in TERMS' order): each term x weight x step_dt, summed, the sum clipped at >= rewards.clip_min.
+  w = c.reward_scales = ml_collections.ConfigDict()
+  w.lin_vel_z = -2.0  # x rewards.gait_lin_vel_z_factor once the gait terms are on
+  w.ang_vel_xy = -0.05
+  w.flat_orientation = -5.0
+  w.dof_torques = -0.0002
+  w.power = -0.001
+  w.action_rate = -0.01
+  w.dof_pos_limits = -10.0
+  w.dof_vel_limits = -10.0
+  w.track_lin_vel = 2.0
+  w.track_ang_vel = 1.0
+  w.dof_pos = -1.0
+  w.alive = 0.2
+  w.trot = 1.0
+  w.termination = -200.0
+  w.stand_still = 0.0  # stage 2: -10
+  # Gait terms, on once the mean terrain level >= rewards.gait_level (the curriculum switch).
+  w.feet_slip = -1.0
+  w.feet_clearance = -2.0
+  w.feet_height = -2.0
+  w.feet_air_time = 10.0
+
+  r = c.rewards = ml_collections.ConfigDict()  # parameters of the reward terms and of their sum
   r.gait_level = 1.0
   r.gait_lin_vel_z_factor = 5.0
   r.tracking_sharpness = 4.0  # exp(-4 err^2)
@@ -119,15 +128,16 @@ def env_config() -> ml_collections.ConfigDict:
   term.gravity_z = -0.25  # die when projected gravity z > this (tilt > ~75.5 deg)
 
   rs = c.reset = ml_collections.ConfigDict()
-  rs.height = 0.4  # m above the cell origin
+  rs.height = go2.SPAWN_HEIGHT  # 0.4 m above the cell origin
   rs.joint_scale = (0.6, 1.4)  # default pose x U(.) per joint, clamped to the soft limits
 
   d = c.randomization = ml_collections.ConfigDict()
   d.enabled = True
   d.base_mass_add = (-1.0, 2.0)  # kg, inertia scaled in proportion
   d.com_shift = (0.05, 0.05, 0.02)  # m, +- per axis
+  # 64 buckets of U(0.2, 1.25) friction drawn once (NumPy, seed terrain_config.seed); each env
+  # takes one. Restitution is not randomised: REASAN multiplies it with the terrain's 0.
   d.friction_range = (0.2, 1.25)
-  d.restitution_range = (0.0, 1.0)
   d.num_friction_buckets = 64
   d.external_force = 1.0  # N, +- per axis, constant per episode
   d.external_torque = 1.0  # N m
@@ -143,7 +153,7 @@ def env_config() -> ml_collections.ConfigDict:
   s2.commands = ml_collections.ConfigDict({"ranges": (2.5, 1.5, 2.0), "resample_interval": (2.0, 3.0)})
   s2.randomization = ml_collections.ConfigDict(
       {"base_mass_add": (-2.0, 5.0), "push_interval": 2.0, "push_velocity": 1.5})
-  s2.rewards = ml_collections.ConfigDict({"stand_still": -10.0})
+  s2.reward_scales = ml_collections.ConfigDict({"stand_still": -10.0})
   return c
 
 

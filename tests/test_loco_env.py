@@ -5,13 +5,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import ml_collections
 import pytest
 
 from reasan_jax.configs import loco
 from reasan_jax.robots import go2
 from reasan_jax.core import VecEnv
 from reasan_jax.registry import make_env as make
-from reasan_jax.tasks.loco.env import resolve_config, total_reward
+from reasan_jax.tasks.loco import rewards
+from reasan_jax.tasks.loco.env import resolve_config, upgrade_config
+from reasan_jax.tasks.loco.rewards import total_reward
 
 NUM_ENVS = 4
 
@@ -77,9 +80,32 @@ def test_wrong_action_shape_is_a_clear_error(venv, state0):
 
 def test_unknown_config_key_is_named():
   cfg = _config()
-  cfg.rewards.trott = 1.0
-  with pytest.raises(ValueError, match="Unknown config key 'env.rewards.trott'.*env.rewards.trot"):
+  cfg.reward_scales.trott = 1.0
+  with pytest.raises(ValueError,
+                     match="Unknown config key 'env.reward_scales.trott'.*env.reward_scales.trot"):
     make(cfg)
+
+
+def test_reward_weights_and_parameters_are_apart():
+  cfg = loco.env_config()
+  assert sorted(cfg.reward_scales) == sorted(rewards.TERMS)  # one weight per term
+  assert not set(cfg.rewards) & set(rewards.TERMS)
+  assert {"tracking_sharpness", "gait_level", "clip_min"} <= set(cfg.rewards)
+
+
+def test_configs_of_older_runs_still_load():
+  """Run configs saved before env.reward_scales existed hold the weights in env.rewards."""
+  new = loco.env_config().to_dict()
+  old = {k: dict(v) if isinstance(v, dict) else v for k, v in new.items()}
+  old["rewards"] = {**old.pop("reward_scales"), **old["rewards"]}
+  old["randomization"]["restitution_range"] = (0.0, 1.0)
+  old["stage2"] = dict(old["stage2"])
+  old["stage2"]["rewards"] = old["stage2"].pop("reward_scales")
+  assert upgrade_config(old) == new
+  assert upgrade_config(new) == new
+  cfg = ml_collections.ConfigDict(old)
+  cfg.stage = 2
+  assert resolve_config(cfg).reward_scales.stand_still == -10.0
 
 
 def test_stage2_overrides():
@@ -87,7 +113,7 @@ def test_stage2_overrides():
   cfg.stage = 2
   r = resolve_config(cfg)
   assert r.randomization.base_mass_add == (-2.0, 5.0)
-  assert r.rewards.stand_still == -10.0 and r.commands.ranges == (2.5, 1.5, 2.0)
+  assert r.reward_scales.stand_still == -10.0 and r.commands.ranges == (2.5, 1.5, 2.0)
   cfg.stage = 3
   with pytest.raises(ValueError, match="stage"):
     resolve_config(cfg)
@@ -98,9 +124,9 @@ def test_domain_randomisation_per_env(venv, state0):
   nominal = venv.env.mjx_model.body_mass[1]
   add = np.asarray(fields["body_mass"][:, 1] - nominal)
   assert np.all((add >= -1.0) & (add <= 2.0)) and len(set(np.round(add, 5))) == NUM_ENVS
-  kp = np.asarray(state0.info["kp"])
+  kp = np.asarray(state0.info["gains"]["kp"])
   assert kp.shape == (NUM_ENVS, 12) and np.all((kp >= 31.5 - 1e-4) & (kp <= 38.5 + 1e-4))
-  friction = np.asarray(fields["geom_friction"][:, venv.env._foot_geoms, 0])
+  friction = np.asarray(fields["geom_friction"][:, venv.env.sim.foot_geoms, 0])
   assert np.all((friction >= 0.2) & (friction <= 1.25))
 
 
@@ -129,8 +155,9 @@ def test_standing_steps_terminate_and_auto_reset(fns, state0):
   np.testing.assert_allclose(np.asarray(out.info["episode"]["length"]), 6.0)
   np.testing.assert_allclose(np.asarray(out.info["episode_sums"]["length"]), [0, 0, 6, 6])
   # Randomised model fields and motor gains survive the auto-reset (sampled once per env).
-  np.testing.assert_array_equal(out.info["model_fields"]["body_mass"], state0.info["model_fields"]["body_mass"])
-  np.testing.assert_array_equal(out.info["kp"], state0.info["kp"])
+  np.testing.assert_array_equal(out.info["model_fields"]["body_mass"],
+                                state0.info["model_fields"]["body_mass"])
+  np.testing.assert_array_equal(out.info["gains"]["kp"], state0.info["gains"]["kp"])
 
 
 def test_curriculum_moves_levels(venv, state0):

@@ -366,29 +366,30 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
 
 
 def _training_video(trainer, config: ml_collections.ConfigDict):
-  """The ``run.video_every`` recorder (:class:`reasan_jax.play.TrainingVideo`), or None when off.
+  """The ``run.video_every`` recorder (:class:`reasan_jax.viz.video.TrainingVideo`), or None when off.
 
   Raises:
-    UsageError: videos requested for a task play cannot render, or no OpenGL backend.
+    UsageError: videos requested for a task the evaluation rollout cannot drive, or no OpenGL.
   """
   n = config.run.get("video_every", 0) or 0
   if not isinstance(n, int) or isinstance(n, bool) or n < 0:
     raise UsageError(f"config.run.video_every must be an integer >= 0 (0 = off), got {n!r}.")
   if n == 0:
     return None
-  from reasan_jax.cli import play
-  from reasan_jax.viz import render  # pylint: disable=import-outside-toplevel
+  from reasan_jax.eval import EvalError  # pylint: disable=import-outside-toplevel
+  from reasan_jax.viz import render, video  # pylint: disable=import-outside-toplevel
 
   try:
-    return play.TrainingVideo(trainer, config)
-  except (play.PlayError, render.RenderError) as e:
+    return video.TrainingVideo(trainer, config)
+  except (EvalError, render.RenderError) as e:
     reason = str(e).rstrip(".")
     raise UsageError(f"config.run.video_every={n} cannot be honoured: {reason} — or train without "
                      "videos (--config.run.video_every=0).") from e
 
 
 def _record_video(video, run_dir: pathlib.Path, state: Any, iteration: int, logger) -> None:
-  """Writes one training video; a failure is logged, never fatal to the run."""
+  """Writes one training video (:meth:`reasan_jax.viz.video.TrainingVideo.record`); a failure is
+  logged, never fatal to the run."""
   try:
     path = video.record(run_dir, state, iteration)
     logger.write(f"video: {path}")

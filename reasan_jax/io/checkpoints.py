@@ -423,18 +423,21 @@ def _config_difference(stored: dict[str, Any], current: ml_collections.ConfigDic
 
 
 def _mismatch(step_dir: pathlib.Path, what: str, config: ml_collections.ConfigDict | None) -> CheckpointError:
-  detail = ""
+  diff = ""
   if config is not None:
     try:
       diff = _config_difference(_read_item(step_dir, "config"), config)
     except Exception:  # pylint: disable=broad-except
       diff = ""
-    if diff:
-      detail = f" ({diff})"
+  if diff:
+    return CheckpointError(
+        f"Checkpoint {step_dir} does not fit the current training state: {what}, so the config "
+        f"differs from the one this run was trained with ({diff}) — use the run's own config "
+        f"({step_dir.parent.parent / CONFIG_FILE}) or start a new run.")
   return CheckpointError(
-      f"Checkpoint {step_dir} does not fit the current training state: {what}, so the config "
-      f"differs from the one this run was trained with{detail} — use the run's own config "
-      f"({step_dir.parent.parent / CONFIG_FILE}) or start a new run.")
+      f"Checkpoint {step_dir} does not fit the current training state: {what}, with the same "
+      "config, so it was written by another version of reasan_jax — continue it as a new run "
+      "with --checkpoint (fresh env, same policy) or use that version.")
 
 
 def restore(path: str | os.PathLike, template: Any, config: ml_collections.ConfigDict | None = None) -> Any:

@@ -116,12 +116,12 @@ class RayCNN(nn.Module):
     return h.reshape(lead + (s.features,))
 
 
-def make_encoder(name: str) -> RayCNN:
-  """The encoder module registered as ``name`` (see :data:`ENCODERS`).
+def make_encoder(name: str, module_name: str | None = None) -> RayCNN:
+  """The encoder module registered as ``name`` (see :data:`ENCODERS`), flax name ``module_name``.
 
   Raises:
     ValueError: unknown name.
   """
   if name not in ENCODERS:
     raise ValueError(f"Unknown encoder {name!r}; choose from {', '.join(sorted(ENCODERS))}.")
-  return RayCNN(ENCODERS[name])
+  return RayCNN(ENCODERS[name], name=module_name)

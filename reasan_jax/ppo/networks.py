@@ -269,9 +269,8 @@ class ObservationFeatures(nn.Module):
     for group in self.inputs:
       x = obs[group]
       if group in named:
-        # Built here (not cloned from make_encoder's unbound module, which flax refuses to call).
-        spec = encoders.ENCODERS[named[group]]
-        parts.append(encoders.RayCNN(spec, name=f"encoder_{group}")(x.reshape(x.shape[:2] + (-1,))))
+        parts.append(encoders.make_encoder(named[group], f"encoder_{group}")(
+            x.reshape(x.shape[:2] + (-1,))))
       else:
         parts.append(x.reshape(x.shape[:2] + (-1,)))
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)

@@ -154,8 +154,36 @@ KP = 35.0
 KD = 0.5
 """Nominal PD damping in N·m·s/rad (reasan-rl-core.md §13)."""
 
+KP_RANGE = (0.9, 1.1)
+"""Multiplicative U(lo, hi) factor on ``KP`` per env and joint, sampled once
+(reasan-rl-core.md §13)."""
+
+KD_RANGE = (0.9, 1.1)
+"""Multiplicative U(lo, hi) factor on ``KD`` per env and joint, sampled once
+(reasan-rl-core.md §13)."""
+
+STRENGTH_RANGE = (0.9, 1.1)
+"""Motor-strength U(lo, hi) per env and joint, sampled once (``motor_strengths_range``,
+reasan-rl-core.md §13)."""
+
 ARMATURE = 0.01
-"""Rotor armature in kg·m² on every joint (go2-robot.md, Menagerie value)."""
+"""Rotor armature in kg·m² on every joint (go2-robot.md, Menagerie value; the tasks set 0, see
+``docs/deviations.md``)."""
+
+SOFT_LIMIT_FACTOR = 0.9
+"""``soft_joint_pos_limit_factor``: soft limits = mid ± 0.9·half-range (reasan-rl-core.md §14)."""
+
+ACTION_SCALE = 0.25
+"""rad per unit of the loco policy's action: PD target = default + 0.25·u (reasan-loco.md "Action",
+reasan-filter.md §1.4, reasan-nav.md §1.3)."""
+
+HIP_ACTION_SCALE = 0.5
+"""Extra factor on the four hip entries of the action offset, so hips move 0.125 rad per unit
+(reasan-loco.md "Action", reasan-filter.md §1.4)."""
+
+ACTION_BLEND = 0.8
+"""PD target from ``u = 0.8·a_t + 0.2·a_{t-1}`` of the loco policy's raw actions (reasan-loco.md
+"Action", reasan-filter.md §1.4, reasan-nav.md §1.3)."""
 
 SPAWN_HEIGHT = 0.4
 """Base height in m above the cell origin at reset (reasan-rl-core.md §14-15)."""
@@ -173,7 +201,7 @@ GROUND_CONTYPE, GROUND_CONAFFINITY = 2, 1
 COLLISION_GROUP = 3  # MJCF group of the collision primitives (visual meshes are in other groups)
 
 
-def soft_limits(factor: float = 0.9) -> np.ndarray:
+def soft_limits(factor: float = SOFT_LIMIT_FACTOR) -> np.ndarray:
   """Soft joint limits mid ± factor·half-range (reasan-rl-core.md §14).
 
   Args:

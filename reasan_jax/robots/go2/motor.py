@@ -1,9 +1,13 @@
-"""REASAN's DC-motor actuator model (``reasan-rl-core.md`` §13, IsaacLab <= 2.1 ``DCMotor``)."""
+"""REASAN's actuation: the loco action -> PD target map and the DC-motor actuator model
+(``reasan-rl-core.md`` §13, IsaacLab <= 2.1 ``DCMotor``)."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from reasan_jax.robots.go2 import constants as c
 
 
 def dc_motor_torque(
@@ -13,8 +17,8 @@ def dc_motor_torque(
     kp: jax.Array,
     kd: jax.Array,
     strength: jax.Array,
-    torque_limit: float = 23.5,
-    velocity_limit: float = 30.0,
+    torque_limit: float = c.TORQUE_LIMIT,
+    velocity_limit: float = c.VELOCITY_LIMIT,
 ) -> jax.Array:
   """Joint torques of the randomised DC-motor PD actuator.
 
@@ -35,3 +39,27 @@ def dc_motor_torque(
   tau_max = jnp.clip(torque_limit * (1.0 - qd / velocity_limit), 0.0, torque_limit)
   tau_min = jnp.clip(torque_limit * (-1.0 - qd / velocity_limit), -torque_limit, 0.0)
   return jnp.clip(tau, tau_min, tau_max)
+
+
+def joint_target(action: jax.Array, last_action: jax.Array, action_scale: jax.Array,
+                 blend: float = c.ACTION_BLEND) -> jax.Array:
+  """PD joint target of REASAN's loco action map (reasan-loco.md "Action", reasan-filter.md §1.4).
+
+  ``default + scale * (blend * a_t + (1 - blend) * a_{t-1})``.
+
+  Args:
+    action, last_action: (12,) raw loco actions a_t, a_{t-1}, REASAN order.
+    action_scale: (12,) rad per unit (:func:`action_scale`).
+    blend: weight of a_t.
+
+  Returns:
+    (12,) joint target, rad, REASAN order.
+  """
+  blended = blend * action + (1.0 - blend) * last_action
+  return jnp.asarray(c.DEFAULT_POSE_REASAN, jnp.float32) + action_scale * blended
+
+
+def action_scale(scale: float = c.ACTION_SCALE, hip_scale: float = c.HIP_ACTION_SCALE) -> jax.Array:
+  """(12,) float32 rad per action unit, REASAN order: ``scale``, times ``hip_scale`` on hips."""
+  hips = np.array([1.0] * 4 + [0.0] * 8, np.float32)  # REASAN order: the first four are hips
+  return jnp.asarray(scale * np.where(hips > 0, hip_scale, 1.0), jnp.float32)

@@ -1,0 +1,1 @@
+"""Pieces shared by the tasks: reward terms used by more than one task (:mod:`.rewards`)."""
