@@ -185,6 +185,7 @@ def ppo_config() -> ml_collections.ConfigDict:
 def network_config() -> ml_collections.ConfigDict:
   """Actor-critic sizes (reasan-rl-core.md §3 with a GRU in place of the LSTM)."""
   n = ml_collections.ConfigDict()
+  n.rnn = "gru"  # recurrent core: "gru" or "lstm" (REASAN's; exports as its ONNX LSTM node)
   n.rnn_size = 256
   n.actor_hidden = (512, 256, 128)
   n.critic_hidden = (512, 256, 128)

@@ -101,3 +101,49 @@ class PointEnv(Env):
         done=(terminated | truncated).astype(jnp.float32),
         truncation=truncated.astype(jnp.float32), metrics={"dist": dist},
         info={"log": {"progress": frac}})
+
+
+class RayToyEnv(Env):
+  """A stand-in for the filter/nav observation layout: ``proprio`` (12,) and ``rays`` (180,).
+
+  A point moves in 2-D by ``0.1 * clip(action[:2])``; ``rays`` are the distances (clipped to 3) from
+  the point to a unit circle of obstacles sampled per episode, one per degree of azimuth, with a
+  smooth bump so neighbouring rays differ; ``proprio`` holds position, time, the last action and
+  padding. Three action dimensions (like the filter's vx, vy, wz). Reward ``-|pos|``; ends after
+  ``episode_length`` steps (truncation).
+  """
+
+  def __init__(self, episode_length: int = 30):
+    self.episode_length = int(episode_length)
+
+  @property
+  def action_size(self) -> int:
+    return 3
+
+  def _obs(self, pos, t, phase, last_action):
+    az = jnp.linspace(-jnp.pi, jnp.pi, 180, endpoint=False)
+    rays = jnp.clip(1.5 + jnp.sin(3.0 * az + phase) + 0.3 * jnp.cos(az) * pos[0], 0.0, 3.0)
+    frac = t.astype(jnp.float32) / self.episode_length
+    proprio = jnp.concatenate([pos, frac[None], last_action, jnp.sin(phase + pos),
+                               jnp.zeros(4)])
+    return {"proprio": proprio, "rays": rays}
+
+  def reset(self, rng, persistent=None):
+    del persistent
+    k1, k2 = jax.random.split(rng)
+    pos = jax.random.uniform(k1, (2,), minval=-1.0, maxval=1.0)
+    phase = jax.random.uniform(k2, (), minval=0.0, maxval=6.28)
+    t = jnp.zeros((), jnp.int32)
+    zero = jnp.zeros((), jnp.float32)
+    obs = self._obs(pos, t, phase, jnp.zeros(3))
+    return State(data={"pos": pos, "t": t, "phase": phase}, obs=obs, reward=zero, done=zero,
+                 truncation=zero, metrics={}, info={})
+
+  def step(self, state, action):
+    pos = state.data["pos"] + 0.1 * jnp.clip(action[:2], -1.0, 1.0)
+    t = state.data["t"] + 1
+    phase = state.data["phase"] + 0.05 * action[2]
+    done = (t >= self.episode_length).astype(jnp.float32)
+    return state.replace(data={"pos": pos, "t": t, "phase": phase},
+                         obs=self._obs(pos, t, phase, jnp.clip(action, -1.0, 1.0)),
+                         reward=-jnp.linalg.norm(pos), done=done, truncation=done)

@@ -100,7 +100,9 @@ def load_checkpoint_policy(path: str | os.PathLike) -> Policy:
 
 def _actor_template(actor, obs_shapes):
   dummy = {g: jnp.zeros((1, 1) + tuple(obs_shapes[g]), jnp.float32) for g in actor.inputs}
-  carry = jnp.zeros((1, int(actor.rnn_size)), jnp.float32)
+  from reasan_jax.ppo import networks  # pylint: disable=import-outside-toplevel
+
+  carry = networks.init_carry(1, int(actor.rnn_size), actor.rnn)
   return jax.eval_shape(actor.init, jax.random.PRNGKey(0), carry, dummy,
                         jnp.zeros((1, 1), bool))["params"]
 

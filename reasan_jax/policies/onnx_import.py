@@ -23,6 +23,8 @@ Reshape`` chains PyTorch emits for ``view``) or *traced* (``jax`` arrays). Shape
 Operator semantics follow the ONNX operator specification (https://onnx.ai/onnx/operators/); in
 particular the LSTM uses the ONNX gate order i, o, f, c (``W`` [1, 4H, I], ``R`` [1, 4H, H],
 ``B`` [1, 8H] = input biases then recurrent biases, both added), not PyTorch's i, f, g, o.
+GRU nodes (gate order z, r, h; what reasan_jax exports for its GRU policies, with ``c_in`` passed
+through as ``c_out``) are read too.
 """
 
 from __future__ import annotations
@@ -410,14 +412,14 @@ def load_onnx_policy(path: str | os.PathLike[str]) -> OnnxPolicy:
             f"{path}: ONNX node '{label}' ({n.op_type}) sets attribute '{a.name}', which "
             f"reasan_jax does not implement (it supports {what}); re-export the policy without it.")
     nodes.append(_Node(n.op_type, label, tuple(n.input), tuple(n.output), attrs, fn))
-  lstm_nodes = [n for n in nodes if n.op_type == "LSTM"]
+  lstm_nodes = [n for n in nodes if n.op_type in ("LSTM", "GRU")]
   if len(lstm_nodes) > 1:
-    raise OnnxPolicyError(f"{path} has {len(lstm_nodes)} LSTM nodes (a multi-layer or multi-LSTM "
-                          "network) but only single-layer LSTM policies are supported; re-export "
-                          "the policy with one LSTM layer.")
+    raise OnnxPolicyError(f"{path} has {len(lstm_nodes)} LSTM/GRU nodes (a multi-layer or "
+                          "multi-RNN network) but only single-layer recurrent policies are "
+                          "supported; re-export the policy with one LSTM (or GRU) layer.")
   if recurrent and not lstm_nodes:
-    raise OnnxPolicyError(f"{path} has LSTM state inputs 'h_in'/'c_in' but no LSTM node; re-export "
-                          "the policy with its LSTM.")
+    raise OnnxPolicyError(f"{path} has LSTM state inputs 'h_in'/'c_in' but no LSTM (or GRU) node; "
+                          "re-export the policy with its recurrent layer.")
   available = set(params) | set(consts) | set(input_shapes)
   nodes = _topological(nodes, available, path)
   produced = available.union(*(n.outputs for n in nodes))

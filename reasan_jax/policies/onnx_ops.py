@@ -514,6 +514,63 @@ def _op_lstm(node, args):
   return [ys[:, None], h[None], c[None]]
 
 
+_GRU_DEFAULT_ACTIVATIONS = ("sigmoid", "tanh")
+
+
+def _op_gru(node, args):
+  """ONNX GRU (forward, one direction), formulas of the ONNX operator spec (gate order z, r, h).
+
+  Per step: ``z = σ(X W_z^T + H R_z^T + Wb_z + Rb_z)``, ``r = σ(X W_r^T + H R_r^T + Wb_r + Rb_r)``;
+  ``linear_before_reset = 1`` (PyTorch's GRU, what reasan_jax exports):
+  ``h~ = tanh(X W_h^T + Wb_h + r ⊙ (H R_h^T + Rb_h))``, else ``h~ = tanh(X W_h^T + (r ⊙ H) R_h^T +
+  Rb_h + Wb_h)``; ``H' = (1 - z) ⊙ h~ + z ⊙ H``.
+  """
+  attrs = node.attrs
+  direction = attrs.get("direction", "forward")
+  if isinstance(direction, bytes):
+    direction = direction.decode()
+  acts = attrs.get("activations")
+  names = None if acts is None else tuple(
+      (a.decode() if isinstance(a, bytes) else a).lower() for a in acts)
+  if direction != "forward" or (names is not None and names != _GRU_DEFAULT_ACTIVATIONS):
+    raise _NodeError("is not a single-layer forward GRU with default activations; re-export the "
+                     "policy with a standard unidirectional GRU")
+  if attrs.get("layout", 0) or _arg(args, 4) is not None:
+    raise _NodeError("uses layout=1 or sequence_lens, which are not supported; re-export the "
+                     "policy with the default layout and no sequence lengths")
+  x, w, r = args[0], args[1], args[2]
+  b, h0 = _arg(args, 3), _arg(args, 5)
+  if np.shape(w)[0] != 1:
+    raise _NodeError(f"has {np.shape(w)[0]} directions but only single-layer forward GRUs are "
+                     "supported; re-export the policy with a unidirectional GRU")
+  hidden = np.shape(r)[-1]
+  batch = np.shape(x)[1]
+  w, r = jnp.asarray(w)[0], jnp.asarray(r)[0]
+  zeros = jnp.zeros((3 * hidden,), jnp.float32)
+  wb, rb = (zeros, zeros) if b is None else (jnp.asarray(b)[0, :3 * hidden],
+                                             jnp.asarray(b)[0, 3 * hidden:])
+  h = jnp.zeros((batch, hidden), jnp.float32) if h0 is None else jnp.asarray(h0)[0]
+  linear_before_reset = bool(attrs.get("linear_before_reset", 0))
+  hp = jax.lax.Precision.HIGHEST
+  xw = jnp.matmul(jnp.asarray(x), w.T, precision=hp) + wb  # (seq, batch, 3H)
+  r_z, r_r, r_h = jnp.split(r, 3, axis=0)
+  rb_z, rb_r, rb_h = jnp.split(rb, 3)
+
+  def step(h, xw_t):
+    x_z, x_r, x_h = jnp.split(xw_t, 3, axis=-1)
+    z = jax.nn.sigmoid(x_z + jnp.matmul(h, r_z.T, precision=hp) + rb_z)
+    rr = jax.nn.sigmoid(x_r + jnp.matmul(h, r_r.T, precision=hp) + rb_r)
+    if linear_before_reset:
+      n = jnp.tanh(x_h + rr * (jnp.matmul(h, r_h.T, precision=hp) + rb_h))
+    else:
+      n = jnp.tanh(x_h + jnp.matmul(rr * h, r_h.T, precision=hp) + rb_h)
+    h = (1.0 - z) * n + z * h
+    return h, h
+
+  h, ys = jax.lax.scan(step, h, xw)
+  return [ys[:, None], h[None]]
+
+
 _OpFn = Callable[[Any, list], list]  # (node, args) -> outputs
 
 # op_type -> (implementation, attributes it understands). An attribute outside the set is refused
@@ -565,9 +622,13 @@ _OPS: dict[str, tuple[_OpFn, frozenset[str]]] = {
     "LSTM": (_op_lstm, frozenset(
         {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
          "input_forget", "layout"})),
+    "GRU": (_op_gru, frozenset(
+        {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
+         "layout", "linear_before_reset"})),
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(_OPS))
 """ONNX operators (default domain) that :func:`load_onnx_policy` can translate."""
 
 # Attributes that are accepted by name but refused when set (checked at load time).
-_REFUSED_WHEN_SET = {"LSTM": ("activation_alpha", "activation_beta", "clip")}
+_REFUSED_WHEN_SET = {"LSTM": ("activation_alpha", "activation_beta", "clip"),
+                     "GRU": ("activation_alpha", "activation_beta", "clip")}

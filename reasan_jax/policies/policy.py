@@ -136,7 +136,8 @@ def from_actor(actor, actor_params: Any, *, normalizer_mean: Mapping[str, jax.Ar
   """A :class:`Policy` from an :class:`reasan_jax.ppo.networks.Actor` and its parameters.
 
   Args:
-    actor: the flax actor module (its ``inputs`` name the groups read).
+    actor: the flax actor module (its ``inputs`` name the groups read; its ``rnn`` core decides
+      the carry: one (B, H) array for the GRU, ``(h, c)`` for the LSTM).
     actor_params: its flax params (with ``log_std``, unused: the policy is deterministic).
     normalizer_mean, normalizer_std: per-group observation statistics, or None when training did
       not normalise observations; folded into the policy (``(x - mean) / std``).
@@ -148,18 +149,20 @@ def from_actor(actor, actor_params: Any, *, normalizer_mean: Mapping[str, jax.Ar
   if normalizer_mean is not None:
     params["obs_mean"] = {g: jnp.asarray(normalizer_mean[g]) for g in groups}
     params["obs_std"] = {g: jnp.asarray(normalizer_std[g]) for g in groups}
-  rnn_size = int(actor.rnn_size)
+  from reasan_jax.ppo import networks  # pylint: disable=import-outside-toplevel
+
+  rnn_size, rnn = int(actor.rnn_size), str(getattr(actor, "rnn", "gru"))
 
   def apply_fn(p, obs, carry):
     if "obs_mean" in p:
       obs = {g: (obs[g] - p["obs_mean"][g]) / p["obs_std"][g] for g in groups}
     seq = {g: obs[g][None] for g in groups}  # a length-1 time axis
-    no_reset = jnp.zeros((1, carry.shape[0]), bool)
+    no_reset = jnp.zeros((1, jax.tree.leaves(carry)[0].shape[0]), bool)
     carry, mean = actor.apply({"params": p["actor"]}, carry, seq, no_reset)
     return mean[0], carry
 
   def init_carry_fn(batch_size):
-    return jnp.zeros((batch_size, rnn_size), jnp.float32)
+    return networks.init_carry(batch_size, rnn_size, rnn)
 
   return Policy(params=params, apply_fn=apply_fn, init_carry_fn=init_carry_fn,
                 obs_spec=tuple((g, tuple(int(d) for d in obs_shapes[g])) for g in groups),

@@ -1,11 +1,15 @@
 """Recurrent actor-critic for PPO: scanned GRUs, MLP heads and the diagonal Gaussian policy.
 
-Structure follows REASAN's ``ActorCriticRecurrent`` (reasan-rl-core.md §3) with a GRU in place of
-its LSTM: the actor and the critic are fully separate (no shared parameters), each a single-layer
-recurrent core followed by an MLP with ELU hidden layers::
+Structure follows REASAN's ``ActorCriticRecurrent`` (reasan-rl-core.md §3) with, by default, a GRU
+in place of its LSTM: the actor and the critic are fully separate (no shared parameters), each a
+single-layer recurrent core followed by an MLP with ELU hidden layers::
 
-  actor:  obs[actor_obs...]  -> [encoders] -> concat -> GRU(rnn_size) -> MLP(actor_hidden, ELU)  -> means
-  critic: obs[critic_obs...] -> [encoders] -> concat -> GRU(rnn_size) -> MLP(critic_hidden, ELU) -> value
+  actor:  obs[actor_obs...]  -> [encoders] -> concat -> RNN(rnn_size) -> MLP(actor_hidden, ELU)  -> means
+  critic: obs[critic_obs...] -> [encoders] -> concat -> RNN(rnn_size) -> MLP(critic_hidden, ELU) -> value
+
+``network.rnn`` picks the core: ``"gru"`` (default; carry one (B, H) array) or ``"lstm"``, REASAN's
+own cell (carry ``(h, c)``, two (B, H) arrays), so a trained policy can be exported as exactly
+REASAN's architecture (:mod:`reasan_jax.policies.onnx_export`).
 
 The observation groups each network reads and the encoder of each group come from the task's
 network config (``network.actor_obs``, ``network.critic_obs``, ``network.encoders``): loco reads
@@ -18,8 +22,10 @@ it as the memory-less baseline.
 
 Initialisation is PyTorch's default, as in REASAN (reasan-rl-core.md §3): every weight and bias of a
 linear layer ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in)); every GRU weight and both bias vectors ~
-U(-1/sqrt(H), +1/sqrt(H)). The GRU equations and parameter layout are those of ``torch.nn.GRU``
-(gate order r, z, n; separate input and hidden biases), so weights can be exported one-to-one.
+U(-1/sqrt(H), +1/sqrt(H)); the same for the LSTM. The GRU equations and parameter layout are those
+of ``torch.nn.GRU`` (gate order r, z, n; separate input and hidden biases), the LSTM's those of
+``torch.nn.LSTM`` (gate order i, f, g, o; separate input and hidden biases), so weights can be
+exported one-to-one.
 
 Fix of REASAN's warts: the action noise is a state-independent **log** standard deviation
 (``log_std``, initialised to ``log(init_std)``), so sigma = exp(log_std) > 0 always; REASAN trains the
@@ -134,6 +140,88 @@ class ScannedGRU(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------
+# LSTM (REASAN's recurrent core)
+
+
+def lstm_cell(hidden_kernel: jax.Array, hidden_bias: jax.Array, h: jax.Array, c: jax.Array,
+              x_proj: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """One LSTM step on an already-projected input (``torch.nn.LSTM`` equations, REASAN's cell)::
+
+    [g_i, g_f, g_g, g_o] = x_proj + h W_h + b_h
+    i = sigmoid(g_i), f = sigmoid(g_f), g = tanh(g_g), o = sigmoid(g_o)
+    c' = f * c + i * g
+    h' = o * tanh(c')
+
+  Args:
+    hidden_kernel: (H, 4H) recurrent weights, gate blocks ordered (i, f, g, o).
+    hidden_bias: (4H,) recurrent bias.
+    h, c: (B, H) previous hidden and cell state.
+    x_proj: (B, 4H) input projection ``x W_i + b_i``.
+
+  Returns:
+    ``(h', c')``, each (B, H).
+  """
+  gates = x_proj + h @ hidden_kernel + hidden_bias
+  g_i, g_f, g_g, g_o = jnp.split(gates, 4, axis=-1)
+  c = jax.nn.sigmoid(g_f) * c + jax.nn.sigmoid(g_i) * jnp.tanh(g_g)
+  return jax.nn.sigmoid(g_o) * jnp.tanh(c), c
+
+
+class ScannedLSTM(nn.Module):
+  """Single-layer LSTM scanned over time, with per-step resets (REASAN's core, reasan-rl-core.md §3).
+
+  ``((h, c) each (B, H), (inputs (T, B, D), reset (T, B))) -> ((h, c), outputs h (T, B, H))``; the
+  reset convention is :class:`ScannedGRU`'s (both states zeroed before step t where ``reset[t]``).
+
+  Parameters (PyTorch layout, transposed): ``input_kernel`` (D, 4H), ``input_bias`` (4H,),
+  ``hidden_kernel`` (H, 4H), ``hidden_bias`` (4H,), gate order (i, f, g, o), all initialised
+  U(+-1/sqrt(H)) like ``torch.nn.LSTM``.
+  """
+
+  features: int
+
+  @nn.compact
+  def __call__(self, carry: tuple[jax.Array, jax.Array], inputs: jax.Array,
+               reset: jax.Array) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+    h = self.features
+    init = _uniform(1.0 / math.sqrt(h))
+    d = inputs.shape[-1]
+    input_kernel = self.param("input_kernel", init, (d, 4 * h))
+    input_bias = self.param("input_bias", init, (4 * h,))
+    hidden_kernel = self.param("hidden_kernel", init, (h, 4 * h))
+    hidden_bias = self.param("hidden_bias", init, (4 * h,))
+
+    x_proj = inputs @ input_kernel + input_bias  # (T, B, 4H)
+
+    def step(hc, xs):
+      x_t, reset_t = xs
+      keep = ~reset_t[:, None]
+      h_t, c_t = hc
+      h_t, c_t = lstm_cell(hidden_kernel, hidden_bias, jnp.where(keep, h_t, 0.0),
+                           jnp.where(keep, c_t, 0.0), x_t)
+      return (h_t, c_t), h_t
+
+    h0, c0 = carry
+    return jax.lax.scan(step, (h0, c0), (x_proj, reset.astype(bool)))
+
+
+RNN_TYPES = ("gru", "lstm")
+"""Recurrent cores ``network.rnn`` can name."""
+
+
+def rnn_type(network_config) -> str:
+  """``network.rnn`` of a network config (``"gru"`` when absent), checked.
+
+  Raises:
+    ValueError: a name outside :data:`RNN_TYPES`.
+  """
+  name = str(network_config.get("rnn", "gru"))
+  if name not in RNN_TYPES:
+    raise ValueError(f"network.rnn = {name!r} is not a recurrent core; choose 'gru' or 'lstm'.")
+  return name
+
+
+# ------------------------------------------------------------------------------------------------
 # MLP and the two networks
 
 
@@ -189,19 +277,25 @@ class ObservationFeatures(nn.Module):
 
 
 class _RecurrentCore(nn.Module):
-  """GRU(rnn_size) over (T, B, F) inputs, or the identity (carry untouched) if rnn_size == 0."""
+  """GRU or LSTM (``rnn``) of width rnn_size over (T, B, F) inputs, or the identity (carry
+  untouched) if rnn_size == 0. Submodule names ``gru`` / ``lstm``."""
 
   rnn_size: int
+  rnn: str = "gru"
 
   @nn.compact
   def __call__(self, carry, x, reset):
     if self.rnn_size == 0:
       return carry, x
+    if self.rnn == "lstm":
+      return ScannedLSTM(self.rnn_size, name="lstm")(carry, x, reset)
     return ScannedGRU(self.rnn_size, name="gru")(carry, x, reset)
 
 
 class Actor(nn.Module):
-  """Policy network: ``(carry (B, H), obs {group: (T, B, ...)}, reset (T, B)) -> (carry, mean (T, B, A))``.
+  """Policy network: ``(carry, obs {group: (T, B, ...)}, reset (T, B)) -> (carry, mean (T, B, A))``.
+
+  The carry is (B, H) for the GRU core, ``(h, c)`` for the LSTM (``rnn``; :func:`init_carry`).
 
   Also owns the state-independent ``log_std`` (A,) parameter, initialised to ``log(init_std)``
   (reasan-rl-core.md §12.5 fix: sigma = exp(log_std) can never be negative).
@@ -214,29 +308,32 @@ class Actor(nn.Module):
   init_std: float = 1.0
   inputs: tuple[str, ...] = ("state",)
   encoders: tuple[tuple[str, str], ...] = ()
+  rnn: str = "gru"
 
   @nn.compact
   def __call__(self, carry, obs, reset):
     x = ObservationFeatures(self.inputs, self.encoders, name="features")(obs)
-    carry, x = _RecurrentCore(self.rnn_size, name="core")(carry, x, reset)
+    carry, x = _RecurrentCore(self.rnn_size, self.rnn, name="core")(carry, x, reset)
     mean = MLP(self.hidden, self.action_size, self.activation, name="mlp")(x)
     self.param("log_std", nn.initializers.constant(math.log(self.init_std)), (self.action_size,))
     return carry, mean
 
 
 class Critic(nn.Module):
-  """Value network: ``(carry (B, H), obs {group: (T, B, ...)}, reset (T, B)) -> (carry, value (T, B))``."""
+  """Value network: ``(carry, obs {group: (T, B, ...)}, reset (T, B)) -> (carry, value (T, B))``
+  (carry as for :class:`Actor`)."""
 
   rnn_size: int
   hidden: Sequence[int]
   activation: str = "elu"
   inputs: tuple[str, ...] = ("privileged_state",)
   encoders: tuple[tuple[str, str], ...] = ()
+  rnn: str = "gru"
 
   @nn.compact
   def __call__(self, carry, obs, reset):
     x = ObservationFeatures(self.inputs, self.encoders, name="features")(obs)
-    carry, x = _RecurrentCore(self.rnn_size, name="core")(carry, x, reset)
+    carry, x = _RecurrentCore(self.rnn_size, self.rnn, name="core")(carry, x, reset)
     return carry, MLP(self.hidden, 1, self.activation, name="mlp")(x)[..., 0]
 
 
@@ -269,18 +366,20 @@ def network_inputs(network_config, obs_shapes: Mapping[str, tuple[int, ...]]
 
 
 def make_actor(network_config, obs_shapes: Mapping[str, tuple[int, ...]], action_size: int) -> Actor:
-  """The :class:`Actor` a network config describes (``rnn_size``, ``actor_hidden``, ``activation``,
-  ``init_std``, ``actor_obs``, ``encoders``), for an env with ``obs_shapes`` and ``action_size``.
+  """The :class:`Actor` a network config describes (``rnn``, ``rnn_size``, ``actor_hidden``,
+  ``activation``, ``init_std``, ``actor_obs``, ``encoders``), for an env with ``obs_shapes`` and
+  ``action_size``.
 
   Raises:
-    ValueError: see :func:`network_inputs`; an unknown activation.
+    ValueError: see :func:`network_inputs`; an unknown activation or recurrent core.
   """
   actor_groups, _, named = network_inputs(network_config, obs_shapes)
   activation_fn(network_config.activation)
   return Actor(action_size=int(action_size), rnn_size=int(network_config.rnn_size),
                hidden=tuple(network_config.actor_hidden), activation=network_config.activation,
                init_std=float(network_config.init_std), inputs=actor_groups,
-               encoders=tuple(e for e in named if e[0] in actor_groups))
+               encoders=tuple(e for e in named if e[0] in actor_groups),
+               rnn=rnn_type(network_config))
 
 
 def make_critic(network_config, obs_shapes: Mapping[str, tuple[int, ...]]) -> Critic:
@@ -289,12 +388,17 @@ def make_critic(network_config, obs_shapes: Mapping[str, tuple[int, ...]]) -> Cr
   activation_fn(network_config.activation)
   return Critic(rnn_size=int(network_config.rnn_size), hidden=tuple(network_config.critic_hidden),
                 activation=network_config.activation, inputs=critic_groups,
-                encoders=tuple(e for e in named if e[0] in critic_groups))
+                encoders=tuple(e for e in named if e[0] in critic_groups),
+                rnn=rnn_type(network_config))
 
 
-def init_carry(batch_size: int, rnn_size: int) -> jax.Array:
-  """Zero GRU carry (batch_size, rnn_size) float32 ((B, 0) when the recurrence is disabled)."""
-  return jnp.zeros((batch_size, rnn_size), jnp.float32)
+def init_carry(batch_size: int, rnn_size: int, rnn: str = "gru"):
+  """Zero recurrent carry: GRU (batch_size, rnn_size) float32; LSTM ``(h, c)`` of two such arrays;
+  (B, 0) for either when the recurrence is disabled (rnn_size == 0)."""
+  zeros = jnp.zeros((batch_size, rnn_size), jnp.float32)
+  if rnn == "lstm" and rnn_size > 0:
+    return (zeros, jnp.zeros((batch_size, rnn_size), jnp.float32))
+  return zeros
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ N devices is the same algorithm as on one, up to float reduction order.
 
 Deviations from REASAN (reasan-rl-core.md §5-6, §12), all deliberate:
 
-* GRU instead of LSTM (§3); log-std instead of raw std (§12.5).
+* GRU instead of LSTM by default (§3; ``network.rnn = "lstm"`` trains REASAN's LSTM); log-std
+  instead of raw std (§12.5).
 * Time-out bootstrap with V(final_obs) using the critic carry at that point, not V(s_t) (§12.2).
 * No critic double step at iteration boundaries: the bootstrap value is computed without advancing the
   stored critic carry (§12.1).
@@ -70,9 +71,10 @@ class TrainState:
     normalizer: brax ``RunningStatisticsState`` over ``{obs key: (obs dims)}`` (identity, never
       updated, when ``ppo.normalize_observations`` is off).
     env_state: batched :class:`reasan_jax.core.env.State`, leaves (num_envs, ...).
-    actor_carry: (num_envs, rnn_size) actor GRU carry *before* the next observation (and before the
-      reset implied by ``env_state.done``).
-    critic_carry: (num_envs, rnn_size) critic GRU carry, same convention.
+    actor_carry: actor recurrent carry *before* the next observation (and before the reset implied
+      by ``env_state.done``): (num_envs, rnn_size) for the GRU, ``(h, c)`` of two such arrays for
+      the LSTM (``network.rnn``).
+    critic_carry: critic recurrent carry, same convention.
     rng: (2,) uint32 PRNG key; the only source of randomness of the learner.
     iteration: () int32, completed training iterations.
   """
@@ -82,8 +84,8 @@ class TrainState:
   learning_rate: jax.Array
   normalizer: running_statistics.RunningStatisticsState
   env_state: State
-  actor_carry: jax.Array
-  critic_carry: jax.Array
+  actor_carry: Any
+  critic_carry: Any
   rng: jax.Array
   iteration: jax.Array
 
@@ -175,8 +177,9 @@ def split_batch(batch: losses.Batch, perm: jax.Array) -> losses.Batch:
   """:func:`split_minibatches` over a :class:`losses.Batch` (sequences: env axis 1, carries: 0)."""
   seqs = batch.replace(actor_carry=None, critic_carry=None)
   seqs = jax.tree.map(lambda x: split_minibatches(x, perm, 1), seqs)
-  return seqs.replace(actor_carry=split_minibatches(batch.actor_carry, perm, 0),
-                      critic_carry=split_minibatches(batch.critic_carry, perm, 0))
+  carries = lambda c: jax.tree.map(lambda x: split_minibatches(x, perm, 0), c)  # noqa: E731
+  return seqs.replace(actor_carry=carries(batch.actor_carry),
+                      critic_carry=carries(batch.critic_carry))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -226,6 +229,7 @@ class Trainer:
     self.actor_groups, self.critic_groups = self.actor.inputs, self.critic.inputs
     self._obs_shapes = {k: obs_shapes[k] for k in sorted({*self.actor_groups, *self.critic_groups})}
     self.rnn_size = int(net.rnn_size)
+    self.rnn = networks.rnn_type(net)
 
     clip = [optax.clip_by_global_norm(ppo.max_grad_norm)] if ppo.max_grad_norm else []
     # Torch's Adam defaults (reasan-rl-core.md §2); the (adaptive) lr is applied in _sgd_step.
@@ -299,14 +303,14 @@ class Trainer:
     env_state = self.env.reset(k_env)
     dummy = {k: jnp.zeros((1, 1) + shape, jnp.float32) for k, shape in self._obs_shapes.items()}
     no_reset = jnp.zeros((1, 1), bool)
-    carry1 = networks.init_carry(1, self.rnn_size)
+    carry1 = networks.init_carry(1, self.rnn_size, self.rnn)
     params = {
         "actor": self.actor.init(k_actor, carry1, dummy, no_reset)["params"],
         "critic": self.critic.init(k_critic, carry1, dummy, no_reset)["params"],
     }
     normalizer = running_statistics.init_state(
         {k: jnp.zeros(shape, jnp.float32) for k, shape in self._obs_shapes.items()})
-    carry = networks.init_carry(self.num_envs, self.rnn_size)
+    carry = networks.init_carry(self.num_envs, self.rnn_size, self.rnn)
     return TrainState(
         params=params,
         opt_state=self.optimizer.init(params),
