@@ -61,6 +61,10 @@ def test_checkpoint_policy_item_round_trip(tmp_path):
   np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(carry, ref_carry, rtol=1e-6, atol=1e-7)
   assert "obs_mean" in policy.params  # the normaliser is folded in
+  # A second load has an equal static structure, so jitted rollouts are not traced again.
+  again = load.load_policy(tmp_path / "run")
+  assert jax.tree_util.tree_structure(again) == jax.tree_util.tree_structure(policy)
+  hash(jax.tree_util.tree_structure(again))
 
 
 def test_missing_policy_source_is_one_sentence(tmp_path):

@@ -18,6 +18,7 @@ lists the groups it reads with their per-env shapes. The carry is zeroed where `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Callable, Mapping
 
@@ -126,7 +127,38 @@ class Policy:
 
 
 # ------------------------------------------------------------------------------------------------
-# Construction from our networks.
+# Construction from our networks. The apply / carry functions are frozen dataclasses that compare by
+# value (flax modules do), so two loads of the same network give equal static parts and a jitted
+# rollout is not traced again for new parameters.
+
+
+@dataclasses.dataclass(frozen=True)
+class _ActorApply:
+  """``(params, obs, carry) -> (mean (B, A), carry)`` of a flax :class:`~reasan_jax.ppo.networks.Actor`."""
+
+  actor: Any
+
+  def __call__(self, p, obs, carry):
+    groups = tuple(self.actor.inputs)
+    if "obs_mean" in p:
+      obs = {g: (obs[g] - p["obs_mean"][g]) / p["obs_std"][g] for g in groups}
+    seq = {g: obs[g][None] for g in groups}  # a length-1 time axis
+    no_reset = jnp.zeros((1, jax.tree.leaves(carry)[0].shape[0]), bool)
+    carry, mean = self.actor.apply({"params": p["actor"]}, carry, seq, no_reset)
+    return mean[0], carry
+
+
+@dataclasses.dataclass(frozen=True)
+class _ActorCarry:
+  """``B -> zero carry`` of a GRU ((B, H)) or LSTM (``(h, c)``) core."""
+
+  rnn_size: int
+  rnn: str
+
+  def __call__(self, batch_size):
+    from reasan_jax.ppo import networks  # pylint: disable=import-outside-toplevel
+
+    return networks.init_carry(batch_size, self.rnn_size, self.rnn)
 
 
 def from_actor(actor, actor_params: Any, *, normalizer_mean: Mapping[str, jax.Array] | None = None,
@@ -149,21 +181,8 @@ def from_actor(actor, actor_params: Any, *, normalizer_mean: Mapping[str, jax.Ar
   if normalizer_mean is not None:
     params["obs_mean"] = {g: jnp.asarray(normalizer_mean[g]) for g in groups}
     params["obs_std"] = {g: jnp.asarray(normalizer_std[g]) for g in groups}
-  from reasan_jax.ppo import networks  # pylint: disable=import-outside-toplevel
-
-  rnn_size, rnn = int(actor.rnn_size), str(getattr(actor, "rnn", "gru"))
-
-  def apply_fn(p, obs, carry):
-    if "obs_mean" in p:
-      obs = {g: (obs[g] - p["obs_mean"][g]) / p["obs_std"][g] for g in groups}
-    seq = {g: obs[g][None] for g in groups}  # a length-1 time axis
-    no_reset = jnp.zeros((1, jax.tree.leaves(carry)[0].shape[0]), bool)
-    carry, mean = actor.apply({"params": p["actor"]}, carry, seq, no_reset)
-    return mean[0], carry
-
-  def init_carry_fn(batch_size):
-    return networks.init_carry(batch_size, rnn_size, rnn)
-
+  apply_fn, init_carry_fn = _ActorApply(actor), _ActorCarry(int(actor.rnn_size),
+                                                            str(getattr(actor, "rnn", "gru")))
   return Policy(params=params, apply_fn=apply_fn, init_carry_fn=init_carry_fn,
                 obs_spec=tuple((g, tuple(int(d) for d in obs_shapes[g])) for g in groups),
                 action_size=int(actor.action_size), task=task, source=source,
@@ -182,6 +201,23 @@ REASAN_ONNX_TASKS = {(("obs", 45),): ("loco", 12), (("proprio_obs", 12), ("ray_o
 """Input signatures of REASAN's released policies -> (task, action size)."""
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _OnnxApply:
+  """``(params, obs, carry) -> (action, carry)`` of an imported ONNX graph (params passed in).
+
+  Compared by identity, like the interpreted graph it holds.
+  """
+
+  onnx_policy: Any
+  names: tuple[tuple[str, str], ...]  # (ONNX input name, observation group)
+
+  def __call__(self, p, obs, carry):
+    return self.onnx_policy.apply(p, {name: obs[group] for name, group in self.names}, carry)
+
+  def init_carry(self, batch_size):
+    return self.onnx_policy.init_carry(batch_size)
+
+
 def from_onnx(onnx_policy, source: str = "") -> Policy:
   """A :class:`Policy` from a loaded REASAN ONNX policy
   (:func:`reasan_jax.policies.onnx_import.load_onnx_policy`).
@@ -192,9 +228,7 @@ def from_onnx(onnx_policy, source: str = "") -> Policy:
   names = {name: REASAN_ONNX_INPUTS.get(name, name) for name, _ in onnx_policy.obs_inputs}
   task, _ = REASAN_ONNX_TASKS.get(tuple(onnx_policy.obs_inputs), ("", 0))
 
-  def apply_fn(p, obs, carry):
-    return onnx_policy.apply(p, {name: obs[group] for name, group in names.items()}, carry)
-
-  return Policy(params=onnx_policy.params, apply_fn=apply_fn, init_carry_fn=onnx_policy.init_carry,
+  apply_fn = _OnnxApply(onnx_policy.replace(params={}), tuple(names.items()))
+  return Policy(params=onnx_policy.params, apply_fn=apply_fn, init_carry_fn=apply_fn.init_carry,
                 obs_spec=tuple((names[n], (int(s),)) for n, s in onnx_policy.obs_inputs),
                 action_size=int(onnx_policy.action_size), task=task, source=source)
