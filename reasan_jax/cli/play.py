@@ -59,6 +59,7 @@ import numpy as np  # noqa: E402
 
 from reasan_jax.io import checkpoints as ckpt_lib  # noqa: E402
 from reasan_jax.io import config_loader  # noqa: E402
+from reasan_jax.io import log_rewind  # noqa: E402
 from reasan_jax.core import spatial  # noqa: E402
 
 PROG = "python -m reasan_jax.play"
@@ -808,15 +809,15 @@ class TrainingVideo:
 
   def record(self, run_dir: str | os.PathLike, state, iteration: int) -> pathlib.Path:
     """Rolls out ``state``'s policy (env 0, seed = iteration) and writes the video; returns it."""
-    folder = pathlib.Path(run_dir) / "videos"
-    folder.mkdir(parents=True, exist_ok=True)
+    path = log_rewind.video_path(run_dir, iteration)  # the name log_rewind drops on resume
+    path.parent.mkdir(parents=True, exist_ok=True)
     # Host copies: the same compiled rollout as `python -m reasan_jax.play` (no mesh shardings).
     params = jax.tree.map(np.asarray, jax.device_get(
         {"params": state.params, "normalizer": state.normalizer}))
     policy = dataclasses.replace(self.policy, params=params)
     result = rollout(self.env, policy, self.commands, num_envs=1, seed=int(iteration))
     s = self.settings
-    return render_video(self.env, result, folder / f"iter_{int(iteration):06d}.mp4",
+    return render_video(self.env, result, path,
                         int(s["width"]), int(s["height"]), s["camera"])
 
 
