@@ -16,8 +16,8 @@ files; a resumed session adds a new event file to the same folder). A session st
 iteration N first rewinds the logs to N (:mod:`reasan_jax.io.log_rewind`): rows, TensorBoard steps
 and training videos past N, left by a session killed after its last checkpoint, are dropped (and
 one line says so), so a crashed-and-resumed run logs exactly what an uninterrupted one does.
-With ``config.run.wandb`` the same records go to wandb (imported lazily; wandb keeps the steps it
-already received, so a rewound range is not re-sent there).
+With ``config.run.wandb`` the same records go to wandb (imported lazily; wandb ignores steps below
+the newest it has received, so it keeps the killed session's values of a rewound range).
 """
 
 from __future__ import annotations
