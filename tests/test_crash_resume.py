@@ -193,6 +193,23 @@ def test_rewind_with_nothing_to_drop_leaves_the_file_alone(tmp_path):
     log_rewind.rewind(tmp_path, -1)
 
 
+def test_logger_resumed_at_a_checkpoint_continues_the_clock_from_its_row(tmp_path, capsys):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  from reasan_jax.io import config_loader  # pylint: disable=import-outside-toplevel
+  from reasan_jax.io import logs  # pylint: disable=import-outside-toplevel
+
+  _write_metrics(tmp_path / "metrics.csv", range(1, 8))  # wall_time 0.5 * iteration
+  logger = logs.Logger(tmp_path, config_loader.load_config("loco:cpu"), start_iteration=4,
+                       total_iterations=8, env_steps_per_iteration=16, progress=False)
+  (row,) = logger.log({"loss": np.array([0.25])}, 4, seconds=1.0)
+  logger.close()
+  assert row["iteration"] == 5 and row["wall_time"] == pytest.approx(2.0 + 1.0)  # row 4's clock, not row 7's
+  assert logger.rewind.csv_iterations == (5, 6, 7) and logger.rewind.tb_purge_step is None
+  assert [r["iteration"] for r in _read_csv(tmp_path / "metrics.csv")] == ["1", "2", "3", "4", "5"]
+  assert "Logs rewound to checkpoint 4" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------
 # A real SIGKILL.
 
