@@ -86,6 +86,22 @@ def test_prepared_wheels_fit_the_gpu_machine(wheels):
       assert any(n.endswith(".dist-info/METADATA") for n in z.namelist()), f.name
   total = sum(f.stat().st_size for f in files)
   assert total <= 64 * 2**20, f"{total / 2**20:.1f} MiB"
+  # Every runtime requirement of every carried wheel is carried or on the machine (or left out on
+  # purpose), so the --no-deps install there is complete.
+  from packaging.requirements import Requirement  # pylint: disable=import-outside-toplevel
+
+  target = {"python_version": "3.12", "python_full_version": "3.12.3", "sys_platform": "linux",
+            "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
+            "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+  left_out = {_canon(n) for n in json.loads((wheels / "wheels.json").read_text())["skipped"]}
+  for f in files:
+    with zipfile.ZipFile(f) as z:
+      meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    for line in meta.splitlines():
+      if line.startswith("Requires-Dist:"):
+        req = Requirement(line.split(":", 1)[1])
+        if req.marker is None or req.marker.evaluate(target):
+          assert _canon(req.name) in set(names) | machine | left_out, f"{f.name} needs {req.name}"
   manifest = json.loads((wheels / "wheels.json").read_text())
   assert {w["file"] for w in manifest["wheels"]} == {f.name for f in files}
   with zipfile.ZipFile(next(f for f in files if f.name.startswith("reasan_jax-"))) as z:
