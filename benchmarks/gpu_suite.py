@@ -397,6 +397,8 @@ def main() -> int:
         result["device"] = {k: info.get(k) for k in ("backend", "devices", "device_kind", "nvidia_smi")}
         result["versions"] = {"python": info.get("python"), **info.get("versions", {}),
                               "reasan_jax_from": info.get("reasan_jax_from")}
+        print(f"  jax.devices(): {info.get('devices')} ({info.get('device_kind')}); "
+              + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), flush=True)
       result["figures"] = _collect(result["steps"])
       result["wall_s"] = round(time.monotonic() - started, 1)
       if step.name == "loco" and out_env and step.out is not None and (step.out / "metrics.csv").exists():

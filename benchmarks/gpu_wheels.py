@@ -1,10 +1,10 @@
 """Wheels for the lent GPU machine: what our package needs there and the machine lacks, plus our own.
 
-``bash benchmarks/prepare_gpu_wheels.sh [DIR]`` runs this (default DIR ``.whl``, git-ignored); the
-folder then travels with the working tree and ``benchmarks/gpu_suite.sh`` installs it there with
-``pip install --no-index --no-deps --target``. The machine has no network but its own CUDA build of
-jax, flax, optax, orbax, numpy, ... (``benchmarks/gpu_machine_packages.txt``), so its jax is kept and
-only the missing packages travel:
+``bash benchmarks/prepare_gpu_wheels.sh [DIR]`` runs this (default DIR: ``.whl`` in the repository
+root, git-ignored); the folder then travels with the working tree and ``benchmarks/gpu_suite.sh``
+installs it there with ``pip install --no-index --no-deps --target``. The machine has no network
+but its own CUDA build of jax, flax, optax, orbax, numpy, ... (``benchmarks/gpu_machine_packages.txt``),
+so its jax is kept and only the missing packages travel:
 
 1. roots: the ``[project] dependencies`` of ``pyproject.toml`` that the machine lacks (mujoco,
    mujoco-mjx, brax, ml-collections, tensorboardX), at our pins; ``>=`` requirements at the version
@@ -191,7 +191,9 @@ def prepare(dest: pathlib.Path, limit_mib: float = LIMIT_MIB) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  p.add_argument("dest", nargs="?", default=".whl", help="folder for the wheels (default .whl)")
+  p.add_argument("dest", nargs="?", default=str(ROOT / ".whl"),
+                 help="folder for the wheels (default: .whl in the repository root, where gpu_suite.sh "
+                 "looks)")
   p.add_argument("--limit-mib", type=float, default=LIMIT_MIB, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
   try:
