@@ -7,6 +7,7 @@ prefixed by :data:`MARK` on stdout; :func:`run_worker` collects it and adds the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -19,6 +20,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BRAX_VENV = ROOT / "benchmarks" / ".venv-brax"
 MARK = "@@RESULT@@ "
+
+
+def use_tree() -> bool:
+  """Whether the repository root goes on ``sys.path`` (and the workers' ``PYTHONPATH``).
+
+  True unless ``reasan_jax`` is importable as a full installed package, i.e. a wheel whose
+  ``reasan_jax/configs`` is a real folder (as ``gpu_suite.sh`` installs it on the GPU machine): the
+  bare tree lacks the ``configs``/``assets`` the wheel maps into the package, so there the installed
+  copy must win. An editable install (its package folder is this tree) keeps the tree first.
+  """
+  spec = importlib.util.find_spec("reasan_jax")
+  if spec is None or not spec.origin:
+    return True
+  return not (pathlib.Path(spec.origin).parent / "configs").is_dir()
 
 
 def brax_python(path: str | None = None) -> pathlib.Path | None:
@@ -94,7 +109,8 @@ def run_worker(python: str | os.PathLike, script: str | os.PathLike, args: list[
   """
   env = dict(os.environ)
   env.setdefault("JAX_PLATFORMS", "cpu")
-  env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+  if use_tree():
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
   t0 = time.perf_counter()
   proc = subprocess.run([str(python), str(script), *args], capture_output=True, text=True,
                         env=env, timeout=timeout, check=False)

@@ -6,9 +6,12 @@ Run from the repository root (main interpreter only, no venv needed):
   nice -n 19 python benchmarks/scaling.py --batches 64 256                  # the quick part
   nice -n 19 python benchmarks/scaling.py --epochs 10                       # REASAN's 10 epochs
   python benchmarks/scaling.py --batches 4 --unroll 4 --epochs 1 --minibatches 1   # tiny check
+  python benchmarks/scaling.py --config gpu --batches 4096 --programs iteration rollout  # as gpu_suite.sh
 
 For each batch size (one fresh subprocess each, so its peak RSS is its own) it compiles and times,
-with the CPU loco config (``configs/loco.py``, GRU policy unless ``--mlp``):
+with the CPU loco config (``configs/loco.py``; ``--config gpu`` for REASAN's sizes: GRU 256, MLPs
+512-256-128, 10 epochs, rough terrain; GRU policy unless ``--mlp``) these programs (``--programs``
+picks some; the others' figures are then absent):
 
 * ``iteration``: ``Trainer.run(state, 1)`` - rollout + GAE + epochs x minibatches update.
 * ``rollout``: the trainer's rollout alone (``unroll_length`` steps of actor/critic GRU + env).
@@ -29,10 +32,14 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import _common  # noqa: E402
+
+if _common.use_tree():
+  sys.path.insert(0, str(HERE.parent))
+
+PROGRAMS = ("iteration", "rollout", "env", "physics")
 
 
 def worker(args) -> dict:
@@ -50,7 +57,7 @@ def worker(args) -> dict:
   if args.cpu_devices > 1:  # before anything initialises the CPU backend
     jax.config.update("jax_num_cpu_devices", args.cpu_devices)
   n = args.batches[0]
-  c = loco.get_config("cpu")
+  c = loco.get_config(args.config)
   c.ppo.num_envs, c.ppo.unroll_length = n, args.unroll
   c.ppo.num_minibatches, c.ppo.num_epochs = args.minibatches, args.epochs
   if args.mlp:
@@ -79,7 +86,8 @@ def worker(args) -> dict:
   programs["physics"] = (jax.jit(raw), state.env_state.data)
 
   out = {"num_envs": n, "env_steps_per_iteration": n * T}
-  for name, (fn, arg) in programs.items():
+  for name in args.programs:
+    fn, arg = programs[name]
     times = []
     for _ in range(1 + args.repeats):
       t = time.perf_counter()
@@ -87,36 +95,45 @@ def worker(args) -> dict:
       times.append(time.perf_counter() - t)
     out[f"{name}_s"] = min(times[1:])
     out[f"{name}_compile_s"] = times[0] - min(times[1:])
-  out["train_env_steps_per_s"] = n * T / out["iteration_s"]
-  out["rollout_env_steps_per_s"] = n * T / out["rollout_s"]
-  out["env_env_steps_per_s"] = n * T / out["env_s"]
-  out["physics_env_steps_per_s"] = n * T / out["physics_s"]
-  it = out["iteration_s"]
-  out["share"] = {"physics": out["physics_s"] / it,
-                  "env_overhead": (out["env_s"] - out["physics_s"]) / it,
-                  "policy": (out["rollout_s"] - out["env_s"]) / it,
-                  "update": (it - out["rollout_s"]) / it}
+  for name, key in (("iteration", "train"), ("rollout", "rollout"), ("env", "env"), ("physics", "physics")):
+    if f"{name}_s" in out:
+      out[f"{key}_env_steps_per_s"] = n * T / out[f"{name}_s"]
+  if all(f"{name}_s" in out for name in PROGRAMS):
+    it = out["iteration_s"]
+    out["share"] = {"physics": out["physics_s"] / it,
+                    "env_overhead": (out["env_s"] - out["physics_s"]) / it,
+                    "policy": (out["rollout_s"] - out["env_s"]) / it,
+                    "update": (it - out["rollout_s"]) / it}
   return out
 
 
-def main(argv=None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
+  """The command line (also used by ``gpu_suite.py``'s plan check)."""
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--batches", type=int, nargs="+", default=[64, 256, 1024, 4096])
+  p.add_argument("--config", choices=("cpu", "gpu"), default="cpu",
+                 help="loco config sizes: cpu (default) or gpu (REASAN's)")
+  p.add_argument("--programs", nargs="+", choices=PROGRAMS, default=list(PROGRAMS),
+                 help="programs to time (default all four)")
   p.add_argument("--unroll", type=int, default=24)
   p.add_argument("--minibatches", type=int, default=4)
   p.add_argument("--epochs", type=int, default=None,
-                  help="update epochs (default: the CPU loco config's, 5; REASAN's is 10)")
+                  help="update epochs (default: the chosen loco config's: cpu 5, gpu 10 as REASAN)")
   p.add_argument("--repeats", type=int, default=1, help="timed calls after the compiling one")
   p.add_argument("--mlp", action="store_true", help="network.rnn_size = 0")
   p.add_argument("--cpu-devices", type=int, default=1,
                  help="XLA CPU devices (the trainer shards the env batch over them)")
   p.add_argument("--out", default=None)
   p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-  args = p.parse_args(argv)
+  return p
+
+
+def main(argv=None) -> dict:
+  args = build_parser().parse_args(argv)
   if args.epochs is None:
     from reasan_jax.configs import loco  # pylint: disable=import-outside-toplevel
 
-    args.epochs = int(loco.get_config("cpu").ppo.num_epochs)
+    args.epochs = int(loco.get_config(args.config).ppo.num_epochs)
 
   if args.worker:
     res = worker(args)
@@ -128,13 +145,13 @@ def main(argv=None) -> dict:
     res = _common.run_worker(sys.executable, __file__, [
         "--worker", "--batches", str(n), "--unroll", str(args.unroll), "--minibatches",
         str(args.minibatches), "--epochs", str(args.epochs), "--repeats", str(args.repeats),
-        "--cpu-devices", str(args.cpu_devices)]
+        "--cpu-devices", str(args.cpu_devices), "--config", args.config, "--programs", *args.programs]
         + (["--mlp"] if args.mlp else []))
-    res.update({f"share_{k}": v for k, v in res.pop("share").items()})
+    res.update({f"share_{k}": v for k, v in res.pop("share", {}).items()})
     rows.append(res)
-    print(f"num_envs {n}: train {res['train_env_steps_per_s']:.0f} env-steps/s, rollout "
-          f"{res['rollout_env_steps_per_s']:.0f}, env {res['env_env_steps_per_s']:.0f}, physics "
-          f"{res['physics_env_steps_per_s']:.0f}; peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
+    figures = ", ".join(f"{key} {res[f'{key}_env_steps_per_s']:.0f}" for key in
+                        ("train", "rollout", "env", "physics") if f"{key}_env_steps_per_s" in res)
+    print(f"num_envs {n}: env-steps/s {figures}; peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
   print(_common.table(rows, [
       ("num_envs", "num_envs", "d"), ("train steps/s", "train_env_steps_per_s", ".0f"),
       ("rollout steps/s", "rollout_env_steps_per_s", ".0f"), ("env steps/s", "env_env_steps_per_s", ".0f"),
@@ -143,8 +160,11 @@ def main(argv=None) -> dict:
       ("update", "share_update", ".0%"), ("RSS MB", "peak_rss_mb", ".0f")]))
   result = {"settings": {"batches": args.batches, "unroll_length": args.unroll,
                          "num_minibatches": args.minibatches, "num_epochs": args.epochs,
-                         "repeats": args.repeats, "cpu_devices": args.cpu_devices, "network": "mlp" if args.mlp else "gru (cpu config)",
-                         "env": "loco (configs/loco.py cpu: flat, feet collisions)"},
+                         "repeats": args.repeats, "cpu_devices": args.cpu_devices,
+                         "network": "mlp" if args.mlp else f"gru ({args.config} config)",
+                         "programs": list(args.programs),
+                         "env": f"loco (configs/loco.py {args.config}: "
+                                f"{'flat' if args.config == 'cpu' else 'rough'}, feet collisions)"},
             "versions": _common.versions(), "rows": rows}
   _common.write("scaling", result, args.out)
   return result

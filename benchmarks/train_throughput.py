@@ -31,6 +31,8 @@ def main(argv=None) -> dict:
     argv += ["--out", str(HERE / "results" / "train_throughput.json")]
   result = scaling.main(argv)
   for row in result.get("rows", []):
+    if "iteration_s" not in row or "rollout_s" not in row:
+      continue
     ratio = row["iteration_s"] / row["rollout_s"]
     print(f"num_envs {row['num_envs']}: iteration / rollout time = {ratio:.2f} (goal <= 1.3); "
           f"compile: iteration {row['iteration_compile_s']:.0f} s, rollout "

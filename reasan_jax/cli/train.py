@@ -18,7 +18,11 @@ multiple of ``run.checkpoint_every`` was reached, plus at iteration 0 and at the
 Resume (``--resume [RUN]``) continues the same folder from its newest checkpoint with everything
 restored (iteration counter, learning rate, optimiser, normaliser, env state, recurrent carries,
 RNG), so a resumed run is bit-identical to an uninterrupted one with the same chunking. Its config
-is the run's ``config.json`` plus any ``--config.*`` overrides given now.
+is the run's ``config.json`` plus any ``--config.*`` overrides given now. A session killed after its
+newest checkpoint N (``kill -9``, a lost machine) logged iterations past N; the resumed session
+first drops them (``metrics.csv`` rows, TensorBoard steps via ``purge_step``, training videos; one
+line says what, :mod:`reasan_jax.io.log_rewind`), so its logs equal an uninterrupted run's except
+the timing columns.
 
 Continue (``--checkpoint PATH`` without ``--resume``) starts a **new** run folder from another run's
 checkpoint, as REASAN's stage 2 does: the policy and critic parameters, optimiser state, adaptive

@@ -11,9 +11,13 @@ plus four bookkeeping columns added here:
 * ``env_steps_per_second``: throughput of the compiled call that produced the row (the first call
   of a session includes compilation).
 
-Files in the run folder: ``metrics.csv`` (one row per iteration, appended on resume, never
-truncated) and ``tb/`` (tensorboardX event files; a resumed session adds a new event file to the
-same folder). With ``config.run.wandb`` the same records go to wandb (imported lazily).
+Files in the run folder: ``metrics.csv`` (one row per iteration) and ``tb/`` (tensorboardX event
+files; a resumed session adds a new event file to the same folder). A session starting at
+iteration N first rewinds the logs to N (:mod:`reasan_jax.io.log_rewind`): rows, TensorBoard steps
+and training videos past N, left by a session killed after its last checkpoint, are dropped (and
+one line says so), so a crashed-and-resumed run logs exactly what an uninterrupted one does.
+With ``config.run.wandb`` the same records go to wandb (imported lazily; wandb ignores steps below
+the newest it has received, so it keeps the killed session's values of a rewound range).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from typing import Any, Mapping, Sequence
 import ml_collections
 import numpy as np
 
-METRICS_FILE = "metrics.csv"
-TB_DIR = "tb"
+from reasan_jax.io import log_rewind
+from reasan_jax.io.log_rewind import METRICS_FILE, TB_DIR
+
 WANDB_ID_FILE = "wandb_id.txt"
 BOOKKEEPING = ("iteration", "env_steps", "wall_time", "env_steps_per_second")
 
@@ -113,16 +118,23 @@ class RecentEpisodes:
 class Logger:
   """Writes per-iteration records of one training session of a run.
 
+  On creation it rewinds the run folder's logs to ``start_iteration``
+  (:func:`reasan_jax.io.log_rewind.rewind`: ``metrics.csv`` rows and training videos after it are
+  removed, the TensorBoard writer purges later steps) and prints one line when anything was
+  dropped; ``self.rewind`` holds what was. ``wall_time`` continues from the last row kept.
+
   Args:
     run_dir: the run folder.
     config: the resolved config (``run.wandb``, ``run.wandb_project`` and the upload to wandb).
-    start_iteration: completed iterations before this session (0 for a new run).
+    start_iteration: completed iterations before this session (0 for a new run; the restored
+      checkpoint's iteration on resume).
     total_iterations: the run's target (``run.num_iterations``), for the progress bar.
     env_steps_per_iteration: environment steps per training iteration.
     progress: show the tqdm bar (on stderr).
 
   Raises:
     LoggingError: ``config.run.wandb`` is true but wandb is not installed.
+    ValueError: ``start_iteration`` < 0.
   """
 
   def __init__(self, run_dir: str | os.PathLike, config: ml_collections.ConfigDict, *,
@@ -132,6 +144,7 @@ class Logger:
     self.config = config
     self.env_steps_per_iteration = int(env_steps_per_iteration)
     self.csv_path = self.run_dir / METRICS_FILE
+    self.rewind = log_rewind.rewind(self.run_dir, start_iteration)
     self._columns, self._time_offset = self._read_existing_csv()
     self._session_time = 0.0
     self._wandb = self._init_wandb() if _run_field(config, "wandb", False) else None
@@ -140,13 +153,22 @@ class Logger:
 
     from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
 
-    self._tb = SummaryWriter(logdir=str(self.run_dir / TB_DIR))
+    # tensorboardX names event files by the second they were opened and opens them with "wb": the
+    # session index in the name keeps two sessions started within one second from overwriting
+    # each other, and sorts them in order (TensorBoard reads a folder's files by name).
+    tb_dir = self.run_dir / TB_DIR
+    session = len(list(tb_dir.glob("events.out.tfevents.*"))) if tb_dir.is_dir() else 0
+    self._tb = SummaryWriter(logdir=str(tb_dir), purge_step=self.rewind.tb_purge_step,
+                             filename_suffix=f".{session:03d}")
     self._bar = None
     if progress:
       from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
 
       self._bar = tqdm(total=int(total_iterations), initial=int(start_iteration), unit="it",
                        desc="train", dynamic_ncols=True, file=sys.stderr)
+    message = self.rewind.describe()
+    if message:
+      self.write(message)
 
   # -- metrics.csv --------------------------------------------------------------------------------
 

@@ -195,10 +195,11 @@ class TrainingVideo:
 
   def record(self, run_dir: str | os.PathLike, state, iteration: int) -> pathlib.Path:
     """Rolls out ``state``'s policy and writes the video; returns its path."""
-    folder = pathlib.Path(run_dir) / "videos"
-    folder.mkdir(parents=True, exist_ok=True)
+    from reasan_jax.io import log_rewind  # pylint: disable=import-outside-toplevel
+
+    path = log_rewind.video_path(run_dir, iteration)  # the name log_rewind drops on resume
+    path.parent.mkdir(parents=True, exist_ok=True)
     result = rollout_lib.rollout(self.env, self.policy(state), self.commands, num_envs=1,
                                  seed=int(iteration))
     s = self.settings
-    return render_video(self.env, result, folder / f"iter_{int(iteration):06d}.mp4",
-                        int(s["width"]), int(s["height"]), s["camera"])
+    return render_video(self.env, result, path, int(s["width"]), int(s["height"]), s["camera"])
