@@ -41,6 +41,7 @@ import numpy as np
 from reasan_jax.io import compile_cache
 from reasan_jax.io import checkpoints as ckpt_lib
 from reasan_jax.io import config_loader
+from reasan_jax.io import distributed
 from reasan_jax.io import logs as logs_lib
 
 DEFAULT_CONFIG = "loco"
@@ -83,6 +84,21 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--seed", type=int, default=None, help="overrides run.seed (ignored when resuming).")
   p.add_argument("--runs_dir", default="runs", help="parent folder of all runs (default: runs).")
   p.add_argument("--no_progress", action="store_true", help="hide the progress bar.")
+  g = p.add_argument_group(
+      "several machines", "one process per machine (docs/training.md, 'Several GPUs and several "
+      "machines'); any of these flags turns distributed training on.")
+  g.add_argument("--distributed", action="store_true",
+                 help="join a multi-process run, with settings from JAX's environment variables "
+                 "or cluster auto-detection (e.g. under SLURM's srun).")
+  g.add_argument("--coordinator_address", default=None, metavar="HOST:PORT",
+                 help="process 0's address and a free port, the same for every process.")
+  g.add_argument("--num_processes", type=int, default=None, metavar="N",
+                 help="number of processes of the run.")
+  g.add_argument("--process_id", type=int, default=None, metavar="I",
+                 help="this process's index in [0, N); process 0 writes the run folder.")
+  g.add_argument("--distributed_timeout", type=int, default=distributed.DEFAULT_TIMEOUT_S,
+                 metavar="S", help="seconds to wait for all processes to connect "
+                 f"(default {distributed.DEFAULT_TIMEOUT_S}).")
   return p
 
 
@@ -141,6 +157,58 @@ def _validate_run_section(config: ml_collections.ConfigDict) -> None:
     minimum = 0 if key == "num_iterations" else 1
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
       raise UsageError(f"config.run.{key} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _start_distributed(args: argparse.Namespace, overrides: Sequence[str]) -> None:
+  """Joins a multi-process run when a distributed flag (or ``--config.run.distributed=true``) is
+  given; before the config is loaded, since loading a config may already start JAX."""
+  flagged = (args.distributed or args.coordinator_address is not None
+             or args.num_processes is not None or args.process_id is not None)
+  for o in overrides:
+    key, _, value = o.partition("=")
+    if key == config_loader.OVERRIDE_PREFIX + "run.distributed":
+      flagged = flagged or value.strip().lower() in ("true", "1", "yes")
+  if flagged:
+    distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
+                           timeout_s=args.distributed_timeout)
+
+
+def _new_run_dir(args: argparse.Namespace, runs_dir: pathlib.Path) -> pathlib.Path:
+  """Creates the new run folder in process 0 and tells the other processes its name.
+
+  Raises:
+    CheckpointError: process 0 could not create it (there with its reason, elsewhere a pointer).
+  """
+  run_dir, error = None, None
+  if distributed.is_primary():
+    try:
+      if args.run_name is not None:
+        run_dir = ckpt_lib.create_run_dir(runs_dir, args.run_name)
+      else:
+        run_dir = ckpt_lib.create_run_dir(runs_dir, ckpt_lib.default_run_name(), unique=True)
+    except ckpt_lib.CheckpointError as e:
+      error = e
+  name = distributed.broadcast_text(run_dir.name if run_dir is not None else None)
+  if error is not None:
+    raise error
+  if not name:
+    raise ckpt_lib.CheckpointError(
+        "Process 0 could not create the run folder (its output says why); fix that and relaunch "
+        "all processes.")
+  return runs_dir / name
+
+
+def _with_shardings(template: Any, trainer) -> Any:
+  """``template`` as ShapeDtypeStructs carrying the trainer's ``state_sharding`` (if it has one),
+  so a restore builds global arrays with each process reading only its own shards."""
+  shardings = getattr(trainer, "state_sharding", None)
+  if shardings is None:
+    return template
+  try:
+    return jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=s), template, shardings)
+  except (ValueError, TypeError):  # a structure the sharding tree does not describe
+    return template
 
 
 def _iteration(state: Any) -> int:
@@ -211,6 +279,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
     TrainingDiverged: a non-finite loss or parameter (the bad state is not saved).
   """
   args, overrides = parse_args(argv)
+  _start_distributed(args, overrides)
   runs_dir = pathlib.Path(args.runs_dir)
   resume_dir, start_ckpt = _resolve_run(args, runs_dir)
 
@@ -229,6 +298,16 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   _validate_run_section(config)
   logs_lib.check_backends(config)
   run_cfg = config.run
+  from reasan_jax.ppo.trainer import maybe_initialize_distributed  # pylint: disable=import-outside-toplevel
+
+  maybe_initialize_distributed(config)
+  primary = distributed.is_primary()
+  say = print if primary else (lambda *a, **k: None)  # noqa: E731  (process 0 speaks for the run)
+  if distributed.is_multiprocess() and (run_cfg.get("video_every", 0) or 0):
+    raise UsageError(
+        f"config.run.video_every={run_cfg.video_every} is not supported with "
+        f"{distributed.process_count()} processes; train with --config.run.video_every=0 and "
+        "render a checkpoint afterwards with python -m reasan_jax.play.")
 
   env = make_env(config)
   trainer = make_trainer(env, config)
@@ -239,14 +318,14 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
       template = jax.eval_shape(trainer.init, rng)
     except Exception:  # pylint: disable=broad-except  (init not traceable abstractly)
       template = trainer.init(rng)
-    state = ckpt_lib.restore(start_ckpt, template, config)
+    state = ckpt_lib.restore(start_ckpt, _with_shardings(template, trainer), config)
   else:
     state = trainer.init(rng)
   iteration = _iteration(state)
   total = int(run_cfg.num_iterations)
 
   if resume_dir is not None and iteration >= total:
-    print(f"Run {resume_dir} is already complete ({iteration}/{total} iterations); raise "
+    say(f"Run {resume_dir} is already complete ({iteration}/{total} iterations); raise "
           f"--config.run.num_iterations to train it further.")
     return resume_dir
   if iteration >= total:
@@ -254,16 +333,13 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
         f"The checkpoint {start_ckpt} is already at iteration {iteration} and run.num_iterations is "
         f"{total}, so a new run would have nothing to do; raise --config.run.num_iterations.")
 
-  if resume_dir is not None:
-    run_dir = resume_dir
-  elif args.run_name is not None:
-    run_dir = ckpt_lib.create_run_dir(runs_dir, args.run_name)
-  else:
-    run_dir = ckpt_lib.create_run_dir(runs_dir, ckpt_lib.default_run_name(), unique=True)
-  ckpt_lib.write_run_config(run_dir, config)
-  print(f"Run folder: {run_dir}  ({'resumed at' if resume_dir else 'starting at'} iteration "
-        f"{iteration}/{total})")
-  print(f"TensorBoard: tensorboard --logdir {runs_dir}")
+  run_dir = resume_dir if resume_dir is not None else _new_run_dir(args, runs_dir)
+  if primary:
+    ckpt_lib.write_run_config(run_dir, config)
+  procs = distributed.process_count()
+  say(f"Run folder: {run_dir}  ({'resumed at' if resume_dir else 'starting at'} iteration "
+      f"{iteration}/{total})" + (f"; {procs} processes, {len(jax.devices())} devices" if procs > 1 else ""))
+  say(f"TensorBoard: tensorboard --logdir {runs_dir}")
 
   steps_per_iter = int(trainer.env_steps_per_iteration)
   checkpointer = ckpt_lib.Checkpointer(run_dir, keep=int(run_cfg.keep_checkpoints))
@@ -274,7 +350,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
 
   logger = logs_lib.Logger(
       run_dir, config, start_iteration=iteration, total_iterations=total,
-      env_steps_per_iteration=steps_per_iter, progress=not args.no_progress)
+      env_steps_per_iteration=steps_per_iter, progress=not args.no_progress) if primary else \
+      distributed.SilentLogger()
   every = int(run_cfg.checkpoint_every)
   per_call = int(run_cfg.iterations_per_call)
   video_every = int(run_cfg.get("video_every", 0) or 0)
@@ -308,7 +385,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
                                 or iteration >= total):
         _record_video(video, run_dir, state, iteration, logger)
   except KeyboardInterrupt:
-    if iteration > last_saved:
+    # With several processes the save would need all of them, which an interrupt cannot promise.
+    if iteration > last_saved and not distributed.is_multiprocess():
       try:
         checkpointer.save(iteration, state, config, extra(iteration))
         last_saved = iteration
@@ -321,6 +399,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
     logger.close()
     checkpointer.close()
 
+  if not primary:
+    return run_dir
   print(f"Done: {iteration}/{total} iterations; checkpoints in {checkpointer.directory}, "
         f"metrics in {run_dir / logs_lib.METRICS_FILE}.")
   print(f"TensorBoard: tensorboard --logdir {runs_dir}")
@@ -371,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   _enable_compilation_cache()
   try:
     run_training(argv)
-  except (UsageError, config_loader.ConfigError) as e:
+  except (UsageError, config_loader.ConfigError, distributed.DistributedError) as e:
     print(f"python -m reasan_jax.train: error: {e}", file=sys.stderr)
     return 2
   except (ckpt_lib.CheckpointError, logs_lib.LoggingError, TrainingDiverged) as e:
