@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from reasan_jax.io import checkpoints as ckpt_lib
+from reasan_jax.io import distributed
 
 TESTS_DIR = pathlib.Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
@@ -109,11 +110,13 @@ def runs(tmp_path_factory):
   # Reference: 1 process, 2 devices, 6 iterations (checkpoints 0, 2, 4, 6), started alongside the
   # 2-process run (4 iterations), which is then resumed to 6.
   ref = _train(["--config", f"{config}:6", "--runs_dir", "ref", "--run_name", "r"], work, devices=2)
-  first = _two_processes(["--config", f"{config}:4", "--runs_dir", "multi", "--run_name", "m"], work)
+  first = _two_processes(["--config", f"{config}:4", "--runs_dir", "multi", "--run_name", "m"],
+                         work)
   (code, stdout, stderr), = _wait([ref])
   assert code == 0, f"reference run failed ({code}):\n{stdout[-2000:]}\n{stderr[-4000:]}"
   # --config again: the run's config.json names the toy task, which only the config file registers.
-  resumed = _two_processes(["--resume", "m", "--runs_dir", "multi", "--config", f"{config}:6"], work)
+  resumed = _two_processes(["--resume", "m", "--runs_dir", "multi", "--config", f"{config}:6"],
+                           work)
   return work / "ref" / "r", work / "multi" / "m", first, resumed
 
 
@@ -174,7 +177,7 @@ def _fails_fast(args: list[str], tmp_path: pathlib.Path, timeout: float = 60.0) 
   p = subprocess.run([sys.executable, "-m", "reasan_jax.train", "--no_progress", *args],
                      cwd=tmp_path, env=_env(1), capture_output=True, text=True, timeout=timeout)
   assert p.returncode == 2, p.stderr[-3000:]
-  lines = [ln for ln in p.stderr.strip().splitlines() if ln.startswith("python -m reasan_jax.train")]
+  lines = [ln for ln in p.stderr.splitlines() if ln.startswith("python -m reasan_jax.train")]
   assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr[-3000:]
   assert not (tmp_path / "runs").exists()
   return lines[0]
@@ -196,3 +199,41 @@ def test_bad_process_id_is_one_sentence(tmp_path):
   message = _fails_fast(["--coordinator_address", "127.0.0.1:1", "--num_processes", "2",
                          "--process_id", "2"], tmp_path)
   assert "--process_id" in message
+
+
+# In-process: this pytest process has one process and has already started JAX.
+
+
+@pytest.mark.parametrize("kwargs, flag", [
+    ({"coordinator_address": "127.0.0.1:1", "num_processes": 0, "process_id": 0}, "--num_processes"),
+    ({"coordinator_address": "127.0.0.1:1", "num_processes": 2, "process_id": -1}, "--process_id"),
+    ({"coordinator_address": "localhost", "num_processes": 2, "process_id": 0},
+     "--coordinator_address"),
+    ({"coordinator_address": "127.0.0.1:1", "num_processes": 2, "process_id": 0, "timeout_s": 0},
+     "timeout"),
+])
+def test_initialize_rejects_bad_settings(kwargs, flag):
+  with pytest.raises(distributed.DistributedError, match=flag):
+    distributed.initialize(**kwargs)
+
+
+def test_initialize_after_jax_started_names_the_flag():
+  import jax  # pylint: disable=import-outside-toplevel
+
+  jax.devices()  # JAX has started (it has in any test process that ran a computation)
+  with pytest.raises(distributed.DistributedError, match="--distributed"):
+    distributed.initialize("127.0.0.1:1", 2, 0)
+
+
+def test_single_process_helpers():
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+  assert not distributed.is_multiprocess() and distributed.is_primary()
+  assert distributed.broadcast_ints((3, 1)) == [3, 1] and distributed.broadcast_ints(None) == []
+  assert distributed.broadcast_text("run") == "run" and distributed.broadcast_text(None) == ""
+  values = distributed.host_values([jnp.arange(3), np.ones(2), 5])
+  np.testing.assert_array_equal(values[0], np.arange(3))
+  assert isinstance(values[0], np.ndarray) and values[2] == 5
+  distributed.barrier("no-op with one process")
+  logger = distributed.SilentLogger()
+  assert logger.log({"a": 1.0}, 0, 1.0) == []

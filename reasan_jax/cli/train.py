@@ -7,6 +7,9 @@ Examples::
   python -m reasan_jax.train --resume                          # continue the newest run
   python -m reasan_jax.train --resume flat1 --config.run.num_iterations=200
   python -m reasan_jax.train --checkpoint runs/flat1/checkpoints/40 --run_name flat1_fork
+  python -m reasan_jax.train --run_name big --coordinator_address 10.0.0.1:12345 \
+      --num_processes 2 --process_id 0                         # one of several machines
+  srun python -m reasan_jax.train --distributed --run_name big  # SLURM: settings auto-detected
 
 A run lives in ``<runs_dir>/<run_name>/`` (see :mod:`reasan_jax.io.checkpoints` and
 :mod:`reasan_jax.io.logs`). The loop builds the env and the :class:`~reasan_jax.ppo.trainer.Trainer`,
@@ -21,6 +24,9 @@ RNG), so a resumed run is bit-identical to an uninterrupted one with the same ch
 is the run's ``config.json`` plus any ``--config.*`` overrides given now. ``--checkpoint PATH``
 without ``--resume`` starts a new run from that complete saved state (same iteration counter), with
 the checkpoint's stored config plus overrides unless ``--config`` is given.
+
+With several processes (:mod:`reasan_jax.io.distributed`) every process runs this same loop on
+its slice of the env batch; process 0 alone creates the run folder and writes checkpoints and logs.
 
 A call whose losses or parameters are not finite stops the run with an error naming the
 iteration; that state is not saved, so the last good checkpoint stays the newest one.
@@ -207,7 +213,7 @@ def _with_shardings(template: Any, trainer) -> Any:
   try:
     return jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=s), template, shardings)
-  except (ValueError, TypeError):  # a structure the sharding tree does not describe
+  except (AttributeError, ValueError, TypeError):  # leaves the sharding tree does not describe
     return template
 
 
@@ -326,7 +332,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
 
   if resume_dir is not None and iteration >= total:
     say(f"Run {resume_dir} is already complete ({iteration}/{total} iterations); raise "
-          f"--config.run.num_iterations to train it further.")
+        f"--config.run.num_iterations to train it further.")
     return resume_dir
   if iteration >= total:
     raise UsageError(
@@ -337,8 +343,9 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   if primary:
     ckpt_lib.write_run_config(run_dir, config)
   procs = distributed.process_count()
+  spread = f"; {procs} processes, {len(jax.devices())} devices" if procs > 1 else ""
   say(f"Run folder: {run_dir}  ({'resumed at' if resume_dir else 'starting at'} iteration "
-      f"{iteration}/{total})" + (f"; {procs} processes, {len(jax.devices())} devices" if procs > 1 else ""))
+      f"{iteration}/{total}){spread}")
   say(f"TensorBoard: tensorboard --logdir {runs_dir}")
 
   steps_per_iter = int(trainer.env_steps_per_iteration)

@@ -122,7 +122,8 @@ def _wait_for_coordinator(address: str, timeout_s: float) -> None:
   try:
     port_number = int(port)
   except ValueError:
-    raise DistributedError(f"--coordinator_address must end in a port number, got {address!r}.") from None
+    raise DistributedError(
+        f"--coordinator_address must end in a port number, got {address!r}.") from None
   deadline = time.monotonic() + timeout_s
   while True:
     try:
