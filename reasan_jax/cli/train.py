@@ -91,8 +91,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--runs_dir", default="runs", help="parent folder of all runs (default: runs).")
   p.add_argument("--no_progress", action="store_true", help="hide the progress bar.")
   g = p.add_argument_group(
-      "several machines", "one process per machine or per GPU (docs/training.md, 'Several GPUs and several "
-      "machines'); any of these flags turns distributed training on.")
+      "several machines", "one process per machine or per GPU (docs/training.md, 'Several GPUs "
+      "and several machines'); any of these flags turns distributed training on.")
   g.add_argument("--distributed", action="store_true",
                  help="join a multi-process run, with settings from JAX's environment variables "
                  "or cluster auto-detection (e.g. under SLURM's srun).")
