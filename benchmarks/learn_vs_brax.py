@@ -132,9 +132,9 @@ def worker_ours(args, seed, rnn) -> dict:
   state, metrics = trainer.run(state, args.iterations)
   jax.block_until_ready(metrics)
   train_s = time.perf_counter() - t0
-  act = trainer.policy_fn(state.params, state.normalizer, deterministic=True)
-  ret = _evaluate(pg_env, lambda obs, h: act({"state": obs}, h), trainer.init_carry(args.eval_envs),
-                  args, seed)
+  policy = trainer.policy(state)  # deterministic (the mean), normaliser folded in
+  ret = _evaluate(pg_env, lambda obs, h: policy.apply({"state": obs}, h),
+                  policy.init_carry(args.eval_envs), args, seed)
   return {"side": "ours-gru" if rnn else "ours-mlp", "seed": seed, "return": ret,
           "env_steps": args.iterations * trainer.env_steps_per_iteration, "train_s": train_s,
           "train_episode_return_last": float(metrics["episode/return"][-1])}

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import types
 
+import jax
 import numpy as np
 import pytest
 
@@ -22,8 +23,10 @@ from conftest import LOCO_ONNX, REPO
 from reasan_jax.io import checkpoints as ckpt_lib
 from reasan_jax import registry
 from reasan_jax.cli import play, train
-from reasan_jax.io import config_loader
-from reasan_jax.viz import render
+from reasan_jax.eval import env_config
+from reasan_jax.eval import rollout as rollout_lib
+from reasan_jax.policies import load as load_lib
+from reasan_jax.viz import render, video as video_lib
 
 
 pytestmark = pytest.mark.filterwarnings(  # ffmpeg is a fork + exec subprocess
@@ -63,9 +66,9 @@ def tiny_run(tmp_path_factory):
   if videos:
     argv.append("--config.run.video_every=1")
   with pytest.MonkeyPatch.context() as mp:
-    mp.setitem(play.TRAINING_VIDEO, "steps", tiny_loco.STEPS)
-    mp.setitem(play.TRAINING_VIDEO, "width", tiny_loco.WIDTH)
-    mp.setitem(play.TRAINING_VIDEO, "height", tiny_loco.HEIGHT)
+    mp.setitem(video_lib.TRAINING_VIDEO, "steps", tiny_loco.STEPS)
+    mp.setitem(video_lib.TRAINING_VIDEO, "width", tiny_loco.WIDTH)
+    mp.setitem(video_lib.TRAINING_VIDEO, "height", tiny_loco.HEIGHT)
     code, out, err = _call(train.main, argv)
   assert code == 0, err
   return types.SimpleNamespace(runs=runs, dir=runs / "tiny", videos=videos, out=out, err=err)
@@ -98,12 +101,11 @@ def test_play_run_writes_the_expected_video(played, tiny_run):
 def test_the_robot_is_in_view(played, tiny_run):
   import mujoco  # pylint: disable=import-outside-toplevel
 
-  config = ckpt_lib.checkpoint_config(tiny_run.dir)
-  env = play.make_env(config.env)
+  env = env_config.policy_env(load_lib.load_policy(tiny_run.dir))
   hide_robot = mujoco.MjvOption()
   hide_robot.geomgroup[1] = 0  # the Go2's visual geoms
-  frames = play.render_frames(env, played.result, tiny_loco.WIDTH, tiny_loco.HEIGHT,
-                              draw_command=False, scene_option=hide_robot)
+  frames = video_lib.render_frames(env, played.result, tiny_loco.WIDTH, tiny_loco.HEIGHT,
+                                   draw_command=False, scene_option=hide_robot)
   empty = next(frames)
   frames.close()
   video = tiny_loco.decode(played.video)[0].astype(np.int16)
@@ -113,12 +115,23 @@ def test_the_robot_is_in_view(played, tiny_run):
 
 def test_rollout_result_and_episode_table(played):
   r = played.result
-  assert r.commands.shape == (tiny_loco.STEPS, 3) and r.velocity.shape == (tiny_loco.STEPS, 1, 3)
+  assert r.commands.shape == (tiny_loco.STEPS, 1, 3) and r.velocity.shape == (tiny_loco.STEPS, 1, 3)
   assert r.qpos.shape == (tiny_loco.STEPS, 19) and np.isfinite(r.qpos).all()
-  np.testing.assert_allclose(r.commands[0], [0.0, 0.0, 0.0])  # figure8 starts standing
-  np.testing.assert_allclose(r.commands[-1], [1.0, 0.0, 1.0])
+  np.testing.assert_allclose(r.commands[0, 0], [0.0, 0.0, 0.0])  # figure8 starts standing
+  np.testing.assert_allclose(r.commands[-1, 0], [1.0, 0.0, 1.0])
   lengths = sum(e.length for e in r.episodes)
   assert lengths == tiny_loco.STEPS and r.episodes[-1].end in ("running", "fell", "time limit")
+
+
+def test_new_parameters_reuse_the_compiled_rollout(tiny_run):
+  policy, env = play.load_policy(run="tiny", runs_dir=tiny_run.runs)
+  first = rollout_lib.rollout(env, policy, "figure8", steps=tiny_loco.STEPS)
+  compiled = rollout_lib._compiled(env, 1, "env", True)  # pylint: disable=protected-access
+  programs = compiled._cache_size()  # pylint: disable=protected-access
+  moved = policy.replace(params=jax.tree.map(lambda x: 1.5 * x, policy.params), source="moved")
+  second = rollout_lib.rollout(env, moved, "figure8", steps=tiny_loco.STEPS)
+  assert compiled._cache_size() == programs  # pylint: disable=protected-access
+  assert not np.allclose(first.qpos, second.qpos)
 
 
 def test_training_writes_videos_when_asked(tiny_run):
@@ -150,46 +163,6 @@ def test_onnx_policy_walks(gl, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# Command schedules and the episode table (no compile).
-
-
-def test_command_schedules():
-  fig8 = play.command_schedule("figure8", 1000, 0.02)
-  assert fig8.shape == (1000, 3) and fig8.dtype == np.float32
-  assert set(np.unique(fig8[25:, 2])) == {-1.0, 1.0} and (fig8[25:, 0] == 1.0).all()
-  assert play.default_steps("figure8") == 654
-  steps = play.command_schedule("0.5,0,0;0,0,1", 300, 0.02, segment=2.0)
-  np.testing.assert_allclose(steps[0], [0.5, 0, 0])
-  np.testing.assert_allclose(steps[-1], [0, 0, 1])
-  assert (steps[:100, 0] == 0.5).all() and (steps[100:, 2] == 1.0).all()
-  for name in play.SCHEDULES:
-    assert np.isfinite(play.command_schedule(name, 50)).all()
-  with pytest.raises(play.PlayError, match=r"neither 'vx,vy,wz' numbers .* nor a schedule name"):
-    play.command_schedule("fig8", 10)
-  with pytest.raises(play.PlayError, match="at least 1"):
-    play.command_schedule("stand", 0)
-
-
-def test_episode_table_splits_at_done():
-  steps, batch = 6, 2
-  done = np.zeros((steps, batch), bool)
-  fell = np.zeros((steps, batch), bool)
-  done[2, 0] = fell[2, 0] = True  # env 0 falls at step 2
-  done[4, 1] = True  # env 1 times out at step 4
-  reward = np.ones((steps, batch), np.float32)
-  commands = np.tile(np.float32([1.0, 0.0, 0.0]), (steps, 1))
-  velocity = np.zeros((steps, batch, 3), np.float32)
-  velocity[..., 0] = 0.75
-  episodes = play.episode_table(commands, velocity, reward, done, fell)
-  assert [(e.env, e.index, e.start, e.length, e.end) for e in episodes] == [
-      (0, 0, 0, 3, "fell"), (0, 1, 3, 3, "running"),
-      (1, 0, 0, 5, "time limit"), (1, 1, 5, 1, "running")]
-  assert episodes[0].ret == 3.0 and episodes[0].tracking_error == pytest.approx((0.25, 0.0, 0.0))
-  table = play.format_episodes(episodes)
-  assert "4 episodes, 1 fell" in table and "time limit" in table
-
-
-# ------------------------------------------------------------------------------------------------
 # Bad input: one sentence naming the fix, exit code 1, nothing written.
 
 
@@ -214,41 +187,39 @@ def test_missing_runs(tmp_path):
   assert code == 1 and "does not exist" in _one_sentence(err)
 
 
-def test_checkpoint_of_another_task(tmp_path):
-  config = config_loader.load_config("loco:cpu", ["--config.env.task=toy_point"])
-  run_dir = ckpt_lib.create_run_dir(tmp_path, "toy")
-  ckpt_lib.Checkpointer(run_dir, keep=1).save(0, {"params": {"w": np.zeros(3, np.float32)}}, config)
+def _save_policy(tmp_path, name, policy, config):
+  """A run folder whose only checkpoint stores ``policy`` (and a dummy train state)."""
+  run_dir = ckpt_lib.create_run_dir(tmp_path, name)
+  ckptr = ckpt_lib.Checkpointer(run_dir, keep=1)
+  ckptr.save(0, {"params": {"w": np.zeros(3, np.float32)}}, config, policy=policy)
+  ckptr.close()
+  return run_dir
+
+
+def test_checkpoint_of_another_task(tiny_run, tmp_path):
+  policy = load_lib.load_policy(tiny_run.dir).replace(task="toy_point")
+  config = ckpt_lib.checkpoint_config(tiny_run.dir)
+  config.env.task = "toy_point"
+  run_dir = _save_policy(tmp_path, "toy", policy, config)
   code, _, err = _call(play.main, ["--checkpoint", str(run_dir)])
   assert code == 1
   assert "play renders the Go2 loco task only, but the config's env.task is 'toy_point'" in \
       _one_sentence(err)
 
 
-def _nest(flat: dict[str, np.ndarray]) -> dict:
-  tree: dict = {}
-  for path, value in flat.items():
-    node = tree
-    *parents, leaf = path.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = value
-  return tree
-
-
 def test_checkpoint_with_another_network_shape(tiny_run, tmp_path):
-  flat = ckpt_lib.load_flat(tiny_run.dir)
-  kept = {k: v for k, v in flat.items() if k.startswith(("params/", "normalizer/"))}
-  name = "params/actor/mlp/dense_0/kernel"
-  assert kept[name].shape == (16, 16)
-  kept[name] = np.zeros((32, 16), np.float32)  # as if trained with network.rnn_size=32
-  run_dir = ckpt_lib.create_run_dir(tmp_path, "reshaped")
-  ckpt_lib.Checkpointer(run_dir, keep=1).save(
-      0, _nest(kept), ckpt_lib.checkpoint_config(tiny_run.dir))
+  policy = load_lib.load_policy(tiny_run.dir)
+  params = jax.tree.map(np.asarray, policy.params)
+  dense = params["actor"]["mlp"]["dense_0"]
+  assert dense["kernel"].shape == (16, 16)
+  dense["kernel"] = np.zeros((32, 16), np.float32)  # as if trained with network.rnn_size=32
+  run_dir = _save_policy(tmp_path, "reshaped", policy.replace(params=params),
+                         ckpt_lib.checkpoint_config(tiny_run.dir))
   code, _, err = _call(play.main, ["--checkpoint", str(run_dir)])
   assert code == 1
   line = _one_sentence(err)
-  assert f"{name} is stored with shape (32, 16)" in line and "needs (16, 16)" in line
-  assert "network.rnn_size=16" in line and "pass the run folder it came from" in line
+  assert "policy parameter mlp/dense_0/kernel has shape (32, 16)" in line
+  assert "its network config needs (16, 16)" in line
 
 
 def test_onnx_of_another_network(tmp_path):
@@ -300,15 +271,15 @@ def test_failed_video_leaves_nothing_behind(tmp_path, monkeypatch):
     yield frame
     raise render.RenderError("GL context lost.")
 
-  monkeypatch.setattr(play, "render_frames", failing_frames)
+  monkeypatch.setattr(video_lib, "render_frames", failing_frames)
   with pytest.raises(render.RenderError, match="GL context lost"):
-    play.render_video(None, types.SimpleNamespace(dt=0.02), target, tiny_loco.WIDTH,
+    video_lib.render_video(None, types.SimpleNamespace(dt=0.02), target, tiny_loco.WIDTH,
                       tiny_loco.HEIGHT)
   assert list(tmp_path.iterdir()) == []
 
   target.write_bytes(b"old video")  # a failed render never clobbers an existing file
   with pytest.raises(render.RenderError):
-    play.render_video(None, types.SimpleNamespace(dt=0.02), target, tiny_loco.WIDTH,
+    video_lib.render_video(None, types.SimpleNamespace(dt=0.02), target, tiny_loco.WIDTH,
                       tiny_loco.HEIGHT)
   assert target.read_bytes() == b"old video" and len(list(tmp_path.iterdir())) == 1
 

@@ -279,7 +279,7 @@ def test_run_returns_state_and_metrics(point):
   # Parameters moved; normaliser saw 2 x 48 samples.
   assert not np.allclose(state0.params["actor"]["log_std"], state2.params["actor"]["log_std"])
   assert int(state2.normalizer.count.lo) == 2 * 8 * 6
-  assert tr.critic_key == "state"  # PointEnv has no privileged_state: critic falls back
+  assert tr.critic_groups == ("state",)  # PointEnv has no privileged_state: critic falls back
 
 
 def test_same_seed_and_chunking_is_bitwise_deterministic(point):
@@ -311,10 +311,11 @@ def probe(point):
         state.params, state.normalizer, state.env_state, state.actor_carry, state.critic_carry,
         jax.random.PRNGKey(7))
     norm = lambda x: trainer_lib._normalize(state.normalizer, "state", x)  # noqa: E731
+    norm_groups = lambda d: {"state": norm(d["state"])}  # noqa: E731
     adv, ret = losses.compute_gae(data.reward, data.value, data.bootstrap_value, data.done,
                                   data.truncation, 0.99, 0.95)
     batch = losses.Batch(
-        actor_obs=norm(data.actor_obs), critic_obs=norm(data.critic_obs), reset=data.reset,
+        actor_obs=norm_groups(data.actor_obs), critic_obs=norm_groups(data.critic_obs), reset=data.reset,
         action=data.action, log_prob=data.log_prob, mean=data.mean, value=data.value,
         advantage=adv, target=ret, actor_carry=state.actor_carry, critic_carry=state.critic_carry)
     log_std = state.params["actor"]["log_std"]
@@ -337,9 +338,9 @@ def probe(point):
       finals.append(norm(env_s.info["final_obs"]["state"]))
     gru = networks.ScannedGRU(tr.rnn_size)
     carries_after = gru.apply({"params": state.params["critic"]["core"]["gru"]},
-                              state.critic_carry, batch.critic_obs, batch.reset)[1]
+                              state.critic_carry, batch.critic_obs["state"], batch.reset)[1]
     expected_bootstrap = jnp.stack([
-        tr._critic_apply(state.params["critic"], carries_after[t], finals[t][None],
+        tr._critic_apply(state.params["critic"], carries_after[t], {"state": finals[t][None]},
                          jnp.zeros((1, tr.num_envs), bool))[1][0]
         for t in range(len(finals))])
     # One SGD step with the policy moved away from the rollout policy (large KL -> lr down).
@@ -406,19 +407,18 @@ def test_adaptive_lr_is_applied_before_and_used_by_the_step(probe):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
-def test_policy_fn_matches_rollout_policy(point):
+def test_policy_value_matches_rollout_policy(point):
   tr, state0, _, _ = point
-  act = tr.policy_fn(state0.params, state0.normalizer, deterministic=True)
+  policy = tr.policy(state0)
+  assert policy.obs_spec == (("state", (3,)),) and policy.action_size == 2
   obs = state0.env_state.obs
-  carry = tr.init_carry(8)
-  action, carry = act(obs, carry, reset=state0.env_state.done)
-  _, mean = tr._actor_apply(state0.params["actor"], tr.init_carry(8), obs["state"][None],
+  action, carry = jax.jit(policy.apply)(obs, policy.init_carry(8), state0.env_state.done)
+  _, mean = tr._actor_apply(state0.params["actor"], jnp.zeros((8, 8)), {"state": obs["state"][None]},
                             jnp.zeros((1, 8), bool))
   np.testing.assert_allclose(action, mean[0], rtol=1e-6)
   assert carry.shape == (8, 8) and not np.allclose(carry, 0)
-  sample = tr.policy_fn(state0.params, state0.normalizer, deterministic=False)
-  noisy, _ = sample(obs, tr.init_carry(8), rng=jax.random.PRNGKey(0))
-  assert not np.allclose(noisy, action)
+  # Normalised observations are folded into the policy (the point config normalises).
+  assert "obs_mean" in policy.params
 
 
 # ------------------------------------------------------------------------------------------------

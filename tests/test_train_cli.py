@@ -417,7 +417,7 @@ def test_resume_from_an_older_checkpoint_is_refused(split):
                         "--checkpoint", str(run_dir / "checkpoints" / "2")])
 
 
-def test_checkpoint_flag_forks_a_new_run(straight, split, tmp_path):
+def test_checkpoint_flag_continues_into_a_new_run_with_a_fresh_env(straight, split, tmp_path):
   straight_dir, _ = straight
   split_dir, _ = split
   source = str(split_dir / "checkpoints" / "2")  # saved by the 2-iteration session
@@ -425,14 +425,31 @@ def test_checkpoint_flag_forks_a_new_run(straight, split, tmp_path):
     train.run_training(["--checkpoint", source, "--runs_dir", str(tmp_path)])
   assert not any(tmp_path.iterdir())
   code, out, err = _main(["--checkpoint", source, "--run_name", "fork", "--runs_dir", str(tmp_path),
-                          "--config.run.num_iterations=4"])
+                          "--config.run.num_iterations=4", "--seed", "7"])
   assert code == 0, err
   assert "starting at iteration 2/4" in out
   fork = tmp_path / "fork"
   assert ckpt_lib.checkpoint_steps(fork) == [2, 4]
-  _assert_same_leaves(ckpt_lib.load_flat(straight_dir), ckpt_lib.load_flat(fork))
+  origin = json.loads((fork / ckpt_lib.ORIGIN_FILE).read_text())
+  assert origin == {"continued_from": str(pathlib.Path(source).resolve()), "iteration": 2}
+  src, start = ckpt_lib.load_flat(source), ckpt_lib.load_flat(fork / "checkpoints" / "2")
+  learner = [k for k in src if k.split("/")[0] in ckpt_lib.LEARNER_FIELDS]
+  assert learner and all(src[k].tobytes() == start[k].tobytes() for k in learner)
+  # The env state and the RNG are the new config's (seed 7), not the checkpoint's.
+  env_keys = [k for k in src if k.startswith("env_state/data")]
+  assert any(src[k].tobytes() != start[k].tobytes() for k in env_keys)
+  assert src["rng"].tobytes() != start["rng"].tobytes()
   assert [int(r["iteration"]) for r in _read_csv(fork / "metrics.csv")] == [3, 4]
   assert ckpt_lib.checkpoint_steps(split_dir) == [2, 4]  # the source run is untouched
+
+
+def test_continuing_with_other_network_shapes_is_one_sentence(split, tmp_path):
+  split_dir, _ = split
+  code, _, err = _main(["--checkpoint", str(split_dir), "--runs_dir", str(tmp_path),
+                        "--config.run.num_iterations=6", "--config.network.rnn_size=4"])
+  assert code == 1
+  assert "Cannot continue from" in err and "keep the network section" in err
+  assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 class _NaNAfterFirstCall:
@@ -468,3 +485,21 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(straight, tiny_confi
   _assert_same_leaves(ckpt_lib.load_flat(run_dir), ckpt_lib.load_flat(straight_dir / "checkpoints" / "2"))
   flat = ckpt_lib.load_flat(run_dir)
   assert all(np.all(np.isfinite(v)) for k, v in flat.items() if k.startswith("params/"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.ppo.num_envs=-4", "config.ppo.num_envs must be an integer >= 1, got -4."),
+    ("--config.ppo.num_minibatches=0", "config.ppo.num_minibatches must be an integer >= 1, got 0."),
+    ("--config.ppo.num_envs=5", "must be divisible by devices x minibatches"),
+])
+def test_invalid_sizes_are_one_sentence(tiny_config, tmp_path, override, message):
+  code, _, err = _main(["--config", str(tiny_config), "--runs_dir", str(tmp_path), override])
+  assert code == 2 and message in err
+  assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+  assert not any(tmp_path.iterdir())
+
+
+def test_list_tasks(capsys):
+  assert train.main(["--list_tasks"]) == 0
+  out = capsys.readouterr().out
+  assert out.splitlines()[0].startswith("loco ") and "toy_point" in out

@@ -1,26 +1,43 @@
-"""Sim2sim check: run an imported REASAN policy in our loco env on a grid of commands.
+"""Sim2sim check: run a loco policy (REASAN's ONNX export or our own run) on a grid of commands.
 
 Usage::
 
   python -m reasan_jax.sim2sim --onnx ../shared/reference/pretrained/loco_1.onnx
   python -m reasan_jax.sim2sim --onnx loco_1.onnx --terrain rough --commands "0.5,0,0"
+  python -m reasan_jax.sim2sim --run flat1                     # newest checkpoint of runs/flat1
+  python -m reasan_jax.sim2sim --checkpoint runs/flat1/checkpoints/400 --envs_per_command 4
 
 Prints, per command: the mean achieved body-frame vx, vy and yaw rate wz over the last
 ``--average`` seconds (of the envs that did not fall) and the number of falls.
+
+Every env holds one command for ``--duration`` s, spawned on the middle cells of the terrain
+(rough grids are 6 x 6 cells, so a 20 s walk stays on the height field); the episode time limit is
+lifted so the whole duration is one episode. Observation noise, pushes and domain randomisation are
+off unless switched on. An ONNX policy runs in the default loco env, a checkpoint in its training
+env with these switches. The rollout is :func:`reasan_jax.eval.rollout.rollout`, shared with
+``python -m reasan_jax.play`` and the training videos.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import math
 import sys
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-import jax
-import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from reasan_jax.core import spatial
+from reasan_jax.eval import EvalError
+from reasan_jax.io import compile_cache
+from reasan_jax.eval import env_config as env_config_lib
+from reasan_jax.eval import metrics
+from reasan_jax.eval import rollout as rollout_lib
+from reasan_jax.eval import schedules
+from reasan_jax.eval.metrics import TrackingResult, format_tracking_table  # noqa: F401  (re-export)
+from reasan_jax.policies.policy import Policy, PolicyError
+
+PROG = "python -m reasan_jax.sim2sim"
 
 # The judged grid (issue "The Go2 on MJX"): vx in {0, .5, 1, 1.5}, vy in {-.5, .5}, wz in {-1, 1}.
 DEFAULT_COMMANDS = (
@@ -28,146 +45,121 @@ DEFAULT_COMMANDS = (
     (0.0, -0.5, 0.0), (0.0, 0.5, 0.0), (0.0, 0.0, -1.0), (0.0, 0.0, 1.0),
 )
 
+SIM2SIM_ROUGH_GRID = (6, 6)
+"""Rough grid of sim2sim: the middle cells have 20 m of rough ground (plus 8 m flat) each way."""
 
-@dataclasses.dataclass(frozen=True)
-class TrackingResult:
-  """Tracking of one command: means in m/s, m/s, rad/s over the averaging window."""
-
-  command: tuple[float, float, float]
-  vx: float
-  vy: float
-  wz: float
-  falls: int
-  envs: int
+format_table = format_tracking_table
 
 
-def sim2sim_config(terrain: str = "flat", noise: bool = False, pushes: bool = False,
-                   randomize: bool = False, stage: int = 1):
-  """The loco env config for evaluation: noise, pushes and randomisation switchable (default off)."""
-  from reasan_jax.configs import loco  # pylint: disable=import-outside-toplevel
-
-  cfg = loco.env_config()
-  cfg.stage = stage
-  cfg.terrain = terrain
-  cfg.obs.noise = noise
-  cfg.randomization.enabled = randomize
-  cfg.randomization.pushes = pushes
-  if terrain == "rough":  # robots spawn in the middle (run_sim2sim): 20 m of rough ground each way
-    cfg.terrain_config.num_rows = 6
-    cfg.terrain_config.num_cols = 6
-    cfg.terrain_config.border = 8.0
-  return cfg
-
-
-def run_sim2sim(env, apply_fn: Callable, params: Any, init_carry: Callable[[int], Any],
-                commands: Sequence[Sequence[float]], duration: float = 20.0,
-                average: float = 10.0, envs_per_command: int = 1, seed: int = 0
-                ) -> list[TrackingResult]:
-  """Rolls a policy out in ``env`` (a LocoEnv) with each command held fixed for ``duration`` s.
+def sim2sim_env_config(env_config: ml_collections.ConfigDict | None = None, *,
+                       terrain: str = "flat", noise: bool = False, pushes: bool = False,
+                       randomize: bool = False,
+                       duration: float = 20.0) -> ml_collections.ConfigDict:
+  """The evaluation env config of a sim2sim run (see
+  :func:`reasan_jax.eval.env_config.evaluation_env_config`).
 
   Args:
-    env: the single-env loco task (no auto-reset is used: a fall is counted once and the env's
-      later steps are excluded from the averages).
-    apply_fn: ``(params, obs (B, 45), carry) -> (action (B, 12), carry)`` in REASAN joint order.
-    params: the policy's parameters. init_carry: ``B -> carry`` (zeros).
+    env_config: the env section to start from (a checkpoint's); None =
+      ``configs.loco.env_config()``.
+    terrain: ``"flat"`` or ``"rough"`` (rough grids at most :data:`SIM2SIM_ROUGH_GRID`).
+    noise, pushes, randomize: actor observation noise, REASAN's pushes, domain randomisation.
+    duration: rollout length, s; the time limit is raised above it (one episode per env).
+
+  Raises:
+    EvalError: see :func:`~reasan_jax.eval.env_config.evaluation_env_config`.
+  """
+  if env_config is None:
+    from reasan_jax.configs import loco  # pylint: disable=import-outside-toplevel
+
+    env_config = loco.env_config()
+  steps = int(round(duration / (float(env_config.sim_dt) * int(env_config.decimation))))
+  return env_config_lib.evaluation_env_config(
+      env_config, terrain=terrain, randomize=randomize, noise=noise, pushes=pushes,
+      rough_grid=SIM2SIM_ROUGH_GRID, episode_length=max(int(env_config.episode_length), steps + 2))
+
+
+def run_sim2sim(env, policy: Policy, commands: Sequence[Sequence[float]], duration: float = 20.0,
+                average: float = 10.0, envs_per_command: int = 1, seed: int = 0
+                ) -> list[TrackingResult]:
+  """Rolls ``policy`` out in ``env`` with each command held fixed for ``duration`` s.
+
+  Args:
+    env: a loco env (:func:`reasan_jax.eval.env_config.make_env` of :func:`sim2sim_env_config`
+      with the same ``duration``, so no time limit ends the episodes early).
+    policy: a :class:`~reasan_jax.policies.policy.Policy` for the loco task.
     commands: (C, 3) commands (vx, vy m/s, wz rad/s), body frame.
     duration: rollout length, s. average: trailing window the means are taken over, s.
     envs_per_command: copies of each command (different spawn yaw / joint noise).
     seed: PRNG seed for the resets.
 
   Returns:
-    One :class:`TrackingResult` per command, in order.
+    One :class:`~reasan_jax.eval.metrics.TrackingResult` per command, in order (a fall is counted
+    once and the env's later steps are excluded from the averages).
 
   Raises:
-    ValueError: ``average`` > ``duration`` or commands not of shape (C, 3).
+    EvalError: commands not of shape (C, 3), ``average`` > ``duration``, ``envs_per_command`` < 1,
+      or a policy that does not fit the env.
   """
   cmds = np.asarray(commands, np.float32)
-  if cmds.ndim != 2 or cmds.shape[1] != 3:
-    raise ValueError(f"commands must have shape (C, 3), got {cmds.shape}.")
-  if average > duration:
-    raise ValueError(f"average window {average} s is longer than the rollout {duration} s.")
-  cmds = np.repeat(cmds, envs_per_command, axis=0)
-  batch = cmds.shape[0]
+  if cmds.ndim != 2 or cmds.shape[1] != 3 or cmds.shape[0] < 1:
+    raise EvalError(f"commands must have shape (C, 3), got {cmds.shape}.")
+  if not 0 < average <= duration:
+    raise EvalError(f"The average window {average} s must be positive and no longer than the "
+                    f"rollout ({duration} s).")
+  if int(envs_per_command) < 1:
+    raise EvalError(f"--envs_per_command must be at least 1, got {envs_per_command}.")
+  cmds = np.repeat(cmds, int(envs_per_command), axis=0)
   steps = int(round(duration / env.dt))
   window = int(round(average / env.dt))
-
-  rows, cols = env.config.terrain_config.num_rows, env.config.terrain_config.num_cols
-
-  @jax.jit
-  def rollout(params, rng):
-    keys = jax.random.split(rng, batch)
-    # Spawn every robot on the central cells so a 20 s walk stays on the terrain.
-    persistent = jax.vmap(env.persistent)(jax.vmap(env.reset)(keys))
-    persistent["terrain_level"] = jnp.full((batch,), rows // 2, jnp.int32)
-    persistent["terrain_col"] = (cols // 2 - 1 + jnp.arange(batch) % 2).astype(jnp.int32)
-    state = jax.vmap(env.reset)(keys, persistent)
-    info = dict(state.info)
-    info["command"] = jnp.asarray(cmds)
-    info["next_resample"] = jnp.full((batch,), 2**30, jnp.int32)
-    state = state.replace(info=info)
-
-    def body(carry, t):
-      state, pcarry, fallen = carry
-      action, pcarry = apply_fn(params, state.obs["state"], pcarry)
-      state = jax.vmap(env.step)(state, action)
-      died = state.metrics["died"] > 0
-      fallen = fallen | died
-      rot = jax.vmap(spatial.quat_to_mat)(state.data.qpos[:, 3:7])
-      vel = jnp.einsum("bji,bj->bi", rot, state.data.qvel[:, :3])
-      tracked = jnp.stack([vel[:, 0], vel[:, 1], state.data.qvel[:, 5]], axis=-1)
-      in_window = (t >= steps - window) & ~fallen
-      return (state, pcarry, fallen), (tracked * in_window[:, None], in_window)
-
-    init = (state, init_carry(batch), jnp.zeros((batch,), bool))
-    (_, _, fallen), (tracked, counted) = jax.lax.scan(body, init, jnp.arange(steps))
-    sums = tracked.sum(0)
-    count = counted.sum(0)
-    return sums / jnp.maximum(count, 1)[:, None], fallen
-
-  means, fallen = jax.device_get(rollout(params, jax.random.PRNGKey(seed)))
-  results = []
-  for i in range(0, batch, envs_per_command):
-    sl = slice(i, i + envs_per_command)
-    ok = ~fallen[sl]
-    mean = means[sl][ok].mean(0) if ok.any() else np.full(3, np.nan)
-    results.append(TrackingResult(tuple(float(x) for x in cmds[i]), float(mean[0]),
-                                  float(mean[1]), float(mean[2]), int(fallen[sl].sum()),
-                                  envs_per_command))
-  return results
-
-
-def format_table(results: Sequence[TrackingResult]) -> str:
-  """Plain-text table: command, achieved vx/vy/wz, falls."""
-  lines = [f"{'cmd vx':>7} {'cmd vy':>7} {'cmd wz':>7} | {'vx':>6} {'vy':>6} {'wz':>6} | falls",
-           "-" * 56]
-  for r in results:
-    c = r.command
-    lines.append(f"{c[0]:7.2f} {c[1]:7.2f} {c[2]:7.2f} | {r.vx:6.2f} {r.vy:6.2f} {r.wz:6.2f} |"
-                 f" {r.falls}/{r.envs}")
-  return "\n".join(lines)
+  per_step = np.broadcast_to(cmds[None], (steps,) + cmds.shape)
+  result = rollout_lib.rollout(env, policy, per_step, num_envs=cmds.shape[0], seed=seed,
+                               spawn="center")
+  return metrics.tracking_results(result.commands, result.velocity, result.done, window,
+                                  int(envs_per_command))
 
 
 def _parse_commands(text: str | None) -> list[tuple[float, float, float]]:
   if not text:
     return list(DEFAULT_COMMANDS)
-  out = []
-  for part in text.split(";"):
-    values = [float(v) for v in part.split(",")]
-    if len(values) != 3:
-      raise SystemExit(f"error: each command needs 3 numbers vx,vy,wz; got {part!r}.")
-    out.append(tuple(values))
-  return out
+  return schedules.parse_commands(text, option="--commands")
+
+
+def _load(args):
+  from reasan_jax.policies import load as load_lib  # pylint: disable=import-outside-toplevel
+
+  sources = [s for s in (args.onnx, args.run, args.checkpoint) if s is not None]
+  if len(sources) != 1:
+    raise EvalError("Give exactly one policy: --onnx, --run or --checkpoint.")
+  if args.onnx is not None:
+    policy = load_lib.load_onnx(args.onnx)
+    base = None
+  else:
+    policy = load_lib.load_checkpoint_policy(
+        load_lib.find_checkpoint(args.run, args.checkpoint, args.runs_dir))
+    base = policy.env_config()
+  task = base.get("task") if base is not None else policy.task
+  if task != "loco":
+    what = f"task {task!r}" if task else "an unknown task"
+    raise EvalError(f"sim2sim runs loco policies only, but {policy.source} is for {what}; pass a "
+                    "loco policy such as pretrained/loco_1.onnx.")
+  return policy, base
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  """Command-line entry point (see the module docstring); prints the table, returns 0."""
-  from reasan_jax.tasks.loco.env import LocoEnv  # pylint: disable=import-outside-toplevel
-  from reasan_jax.policies.onnx_import import load_onnx_policy  # pylint: disable=import-outside-toplevel
+  """Command-line entry point (see the module docstring); prints the table.
 
-  p = argparse.ArgumentParser(prog="python -m reasan_jax.sim2sim", description=__doc__,
+  Returns:
+    0 ok, 1 a policy/option that cannot be used (one sentence on stderr), 2 bad usage.
+  """
+  p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--onnx", required=True, help="exported REASAN loco policy (.onnx)")
-  p.add_argument("--terrain", choices=("flat", "rough"), default="flat")
+  src = p.add_argument_group("policy (exactly one)")
+  src.add_argument("--onnx", help="exported REASAN loco policy (.onnx)")
+  src.add_argument("--run", help="run name under --runs_dir, or a run folder: its newest "
+                   "checkpoint")
+  src.add_argument("--checkpoint", metavar="PATH", help="a run folder or checkpoints/<iteration>")
+  p.add_argument("--runs_dir", default="runs", help="parent folder of the runs (default: runs)")
+  p.add_argument("--terrain", choices=env_config_lib.TERRAINS, default="flat")
   p.add_argument("--commands", help='";"-separated "vx,vy,wz" commands (default: the judged grid)')
   p.add_argument("--duration", type=float, default=20.0, help="seconds per rollout")
   p.add_argument("--average", type=float, default=10.0, help="trailing averaging window, s")
@@ -176,14 +168,26 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--pushes", action="store_true", help="REASAN's pushes on")
   p.add_argument("--randomize", action="store_true", help="domain randomisation on")
   p.add_argument("--seed", type=int, default=0)
-  args = p.parse_args(argv)
-
-  policy = load_onnx_policy(args.onnx)
-  env = LocoEnv(sim2sim_config(args.terrain, args.noise, args.pushes, args.randomize))
-  results = run_sim2sim(env, policy.apply, policy.params, policy.init_carry,
-                        _parse_commands(args.commands), args.duration, args.average,
-                        args.envs_per_command, args.seed)
-  print(format_table(results))
+  compile_cache.enable_compilation_cache()
+  try:
+    args = p.parse_args(argv)
+  except SystemExit as e:
+    return int(e.code or 0)
+  try:
+    if not (math.isfinite(args.duration) and args.duration > 0):
+      raise EvalError(f"--duration must be a positive number of seconds, got {args.duration}.")
+    commands = _parse_commands(args.commands)
+    policy, base = _load(args)
+    cfg = sim2sim_env_config(base, terrain=args.terrain, noise=args.noise, pushes=args.pushes,
+                             randomize=args.randomize, duration=args.duration)
+    env = env_config_lib.make_env(cfg)
+    results = run_sim2sim(env, policy, commands, args.duration, args.average,
+                          args.envs_per_command, args.seed)
+  except (EvalError, PolicyError) as e:
+    print(f"{PROG}: error: {e}", file=sys.stderr)
+    return 1
+  print(f"Policy: {policy.source}")
+  print(format_tracking_table(results))
   return 0
 
 

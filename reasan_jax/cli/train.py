@@ -21,9 +21,15 @@ multiple of ``run.checkpoint_every`` was reached, plus at iteration 0 and at the
 Resume (``--resume [RUN]``) continues the same folder from its newest checkpoint with everything
 restored (iteration counter, learning rate, optimiser, normaliser, env state, recurrent carries,
 RNG), so a resumed run is bit-identical to an uninterrupted one with the same chunking. Its config
-is the run's ``config.json`` plus any ``--config.*`` overrides given now. ``--checkpoint PATH``
-without ``--resume`` starts a new run from that complete saved state (same iteration counter), with
-the checkpoint's stored config plus overrides unless ``--config`` is given.
+is the run's ``config.json`` plus any ``--config.*`` overrides given now.
+
+Continue (``--checkpoint PATH`` without ``--resume``) starts a **new** run folder from another run's
+checkpoint, as REASAN's stage 2 does: the policy and critic parameters, optimiser state, adaptive
+learning rate, observation normaliser and iteration counter come from the checkpoint; the
+environment is built fresh from the new config (fresh domain randomisation, curriculum at 0, new
+carries and RNG from ``run.seed``). The config is the checkpoint's stored one plus overrides unless
+``--config`` is given, e.g. stage 2: ``--checkpoint runs/stage1 --config.env.stage=2``. The new run's
+``origin.json`` records the checkpoint it came from.
 
 With several processes (:mod:`reasan_jax.io.distributed`) every process runs this same loop on
 its slice of the env batch; process 0 alone creates the run folder and writes checkpoints and logs.
@@ -85,8 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                  "in its own folder, from its newest checkpoint.")
   p.add_argument("--checkpoint", default=None, metavar="PATH",
                  help="start from this checkpoint (run folder or checkpoints/<iteration> folder): "
-                 "alone it starts a new run initialised with the full saved state; with --resume "
-                 "it must be that run's newest checkpoint.")
+                 "alone it starts a new run with the checkpoint's policy, optimiser, learning rate "
+                 "and normaliser in a freshly built env (e.g. stage 2); with --resume it must be "
+                 "that run's newest checkpoint.")
   p.add_argument("--seed", type=int, default=None, help="overrides run.seed (ignored when resuming).")
   p.add_argument("--runs_dir", default="runs", help="parent folder of all runs (default: runs).")
   p.add_argument("--no_progress", action="store_true", help="hide the progress bar.")
@@ -105,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
   g.add_argument("--distributed_timeout", type=int, default=distributed.DEFAULT_TIMEOUT_S,
                  metavar="S", help="seconds to wait for all processes to connect "
                  f"(default {distributed.DEFAULT_TIMEOUT_S}).")
+  p.add_argument("--list_tasks", action="store_true", help="print the registered tasks and exit.")
   return p
 
 
@@ -217,6 +225,20 @@ def _with_shardings(template: Any, trainer) -> Any:
     return template
 
 
+_POSITIVE_PPO_SIZES = ("num_envs", "unroll_length", "num_epochs", "num_minibatches")
+
+
+def _validate_ppo_sizes(config: ml_collections.ConfigDict) -> None:
+  """Raises UsageError unless every PPO batch size is a positive integer."""
+  ppo = config.get("ppo")
+  if ppo is None:
+    raise UsageError("The config has no 'ppo' section (num_envs, unroll_length, ...).")
+  for key in _POSITIVE_PPO_SIZES:
+    value = ppo.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise UsageError(f"config.ppo.{key} must be an integer >= 1, got {value!r}.")
+
+
 def _iteration(state: Any) -> int:
   if not hasattr(state, "iteration"):
     raise TypeError("The trainer's TrainState has no 'iteration' field; the training loop needs it.")
@@ -276,8 +298,9 @@ def _resolve_run(args: argparse.Namespace, runs_dir: pathlib.Path) -> tuple[path
 # The training session.
 
 
-def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
-  """Runs one training session as the command line describes; returns the run folder.
+def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
+  """Runs one training session as the command line describes; returns the run folder (None for
+  ``--list_tasks``).
 
   Raises:
     UsageError, config_loader.ConfigError, ckpt_lib.CheckpointError, logs_lib.LoggingError: bad
@@ -285,6 +308,12 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
     TrainingDiverged: a non-finite loss or parameter (the bad state is not saved).
   """
   args, overrides = parse_args(argv)
+  if args.list_tasks:
+    from reasan_jax import registry  # pylint: disable=import-outside-toplevel
+
+    for name in registry.list_tasks():
+      print(f"{name:10s} {registry.get_task(name).description}")
+    return None
   _start_distributed(args, overrides)
   runs_dir = pathlib.Path(args.runs_dir)
   resume_dir, start_ckpt = _resolve_run(args, runs_dir)
@@ -302,6 +331,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
       print("note: --seed has no effect when resuming; the saved RNG state is restored.", file=sys.stderr)
     config.run.seed = args.seed
   _validate_run_section(config)
+  _validate_ppo_sizes(config)
   logs_lib.check_backends(config)
   run_cfg = config.run
   from reasan_jax.ppo.trainer import maybe_initialize_distributed  # pylint: disable=import-outside-toplevel
@@ -315,16 +345,18 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
         f"{distributed.process_count()} processes; train with --config.run.video_every=0 and "
         "render a checkpoint afterwards with python -m reasan_jax.play.")
 
-  env = make_env(config)
-  trainer = make_trainer(env, config)
+  try:
+    env = make_env(config)
+    trainer = make_trainer(env, config)
+  except ValueError as e:  # the env's and trainer's own one-sentence config checks
+    raise UsageError(f"The config cannot be built: {e}") from e
   video = _training_video(trainer, config)  # before any folder is written: fails on no OpenGL
   rng = jax.random.PRNGKey(int(run_cfg.seed))
-  if start_ckpt is not None:
-    try:
-      template = jax.eval_shape(trainer.init, rng)
-    except Exception:  # pylint: disable=broad-except  (init not traceable abstractly)
-      template = trainer.init(rng)
-    state = ckpt_lib.restore(start_ckpt, _with_shardings(template, trainer), config)
+  if resume_dir is not None:  # the same run, everything restored: bitwise continuation
+    template = _with_shardings(jax.eval_shape(trainer.init, rng), trainer)
+    state = ckpt_lib.restore(start_ckpt, template, config)
+  elif start_ckpt is not None:  # a new run: the checkpoint's learner in a freshly built env
+    state = ckpt_lib.restore_learner(start_ckpt, trainer.init(rng), config)
   else:
     state = trainer.init(rng)
   iteration = _iteration(state)
@@ -342,6 +374,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   run_dir = resume_dir if resume_dir is not None else _new_run_dir(args, runs_dir)
   if primary:
     ckpt_lib.write_run_config(run_dir, config)
+    if resume_dir is None and start_ckpt is not None:
+      ckpt_lib.write_origin(run_dir, start_ckpt, iteration)
   procs = distributed.process_count()
   spread = f"; {procs} processes, {len(jax.devices())} devices" if procs > 1 else ""
   say(f"Run folder: {run_dir}  ({'resumed at' if resume_dir else 'starting at'} iteration "
@@ -352,7 +386,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
   checkpointer = ckpt_lib.Checkpointer(run_dir, keep=int(run_cfg.keep_checkpoints))
   extra = lambda it: {"env_steps": it * steps_per_iter, "run_name": run_dir.name}  # noqa: E731
   if checkpointer.latest_step() is None or checkpointer.latest_step() < iteration:
-    checkpointer.save(iteration, state, config, extra(iteration))  # iteration 0 / fork origin
+    checkpointer.save(iteration, state, config, extra(iteration), policy=trainer.policy(state))  # iteration 0 / fork origin
   last_saved = checkpointer.latest_step()
 
   logger = logs_lib.Logger(
@@ -386,7 +420,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
             f"expected {iteration + k}.")
       state, iteration = new_state, new_iteration
       if iteration // every > (iteration - k) // every or iteration >= total:
-        checkpointer.save(iteration, state, config, extra(iteration))
+        checkpointer.save(iteration, state, config, extra(iteration), policy=trainer.policy(state))
         last_saved = iteration
       if video is not None and (iteration // video_every > (iteration - k) // video_every
                                 or iteration >= total):
@@ -395,7 +429,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
     # With several processes the save would need all of them, which an interrupt cannot promise.
     if iteration > last_saved and not distributed.is_multiprocess():
       try:
-        checkpointer.save(iteration, state, config, extra(iteration))
+        checkpointer.save(iteration, state, config, extra(iteration), policy=trainer.policy(state))
         last_saved = iteration
       except Exception as e:  # pylint: disable=broad-except  (buffers may have been donated)
         logger.write(f"could not save iteration {iteration} on interrupt: {e}")
@@ -420,29 +454,30 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path:
 
 
 def _training_video(trainer, config: ml_collections.ConfigDict):
-  """The ``run.video_every`` recorder (:class:`reasan_jax.play.TrainingVideo`), or None when off.
+  """The ``run.video_every`` recorder (:class:`reasan_jax.viz.video.TrainingVideo`), or None when off.
 
   Raises:
-    UsageError: videos requested for a task play cannot render, or no OpenGL backend.
+    UsageError: videos requested for a task the evaluation rollout cannot drive, or no OpenGL.
   """
   n = config.run.get("video_every", 0) or 0
   if not isinstance(n, int) or isinstance(n, bool) or n < 0:
     raise UsageError(f"config.run.video_every must be an integer >= 0 (0 = off), got {n!r}.")
   if n == 0:
     return None
-  from reasan_jax.cli import play
-  from reasan_jax.viz import render  # pylint: disable=import-outside-toplevel
+  from reasan_jax.eval import EvalError  # pylint: disable=import-outside-toplevel
+  from reasan_jax.viz import render, video  # pylint: disable=import-outside-toplevel
 
   try:
-    return play.TrainingVideo(trainer, config)
-  except (play.PlayError, render.RenderError) as e:
+    return video.TrainingVideo(trainer, config)
+  except (EvalError, render.RenderError) as e:
     reason = str(e).rstrip(".")
     raise UsageError(f"config.run.video_every={n} cannot be honoured: {reason} — or train without "
                      "videos (--config.run.video_every=0).") from e
 
 
 def _record_video(video, run_dir: pathlib.Path, state: Any, iteration: int, logger) -> None:
-  """Writes one training video; a failure is logged, never fatal to the run."""
+  """Writes one training video (:meth:`reasan_jax.viz.video.TrainingVideo.record`); a failure is
+  logged, never fatal to the run."""
   try:
     path = video.record(run_dir, state, iteration)
     logger.write(f"video: {path}")

@@ -10,8 +10,10 @@ A task is a pure pair of functions over a :class:`State` for **one** environment
   applies per-env domain randomisation of model fields and auto-resets inside ``step``.
 
 Layout follows MuJoCo Playground's ``MjxEnv`` (``peers.md`` §1.1) so Brax/Playground users recognise
-it: ``obs`` is a dict with the actor observation under ``"state"`` and the critic (privileged)
-observation under ``"privileged_state"``.
+it: ``obs`` is a dict of named observation groups. Loco has the actor observation under ``"state"``
+and the critic (privileged) observation under ``"privileged_state"``; tasks with rays add groups such
+as ``"proprio"``, ``"rays"`` and ``"critic_rays"``. Which groups the actor and the critic read is set
+by the task's network config (``network.actor_obs``, ``network.critic_obs``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import abc
 from typing import Any, Mapping
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 Observation = Mapping[str, jax.Array]
@@ -32,7 +33,7 @@ class State:
 
   Attributes:
     data: physics state (``mjx.Data`` for MJX tasks, any pytree otherwise).
-    obs: ``{"state": (n_obs,), "privileged_state": (n_priv,)}`` float32 observations.
+    obs: named float32 observation groups, e.g. ``{"state": (45,), "privileged_state": (88,)}``.
     reward: () float32 reward of the last step.
     done: () float32, 1.0 when the episode ended at the last step (termination or truncation).
     truncation: () float32, 1.0 when the episode ended only because of the time limit.
@@ -102,8 +103,3 @@ class Env(abc.ABC):
     """Shapes of each observation entry, found by tracing :meth:`reset` (no compile)."""
     state = jax.eval_shape(self.reset, jax.random.PRNGKey(0))
     return {k: tuple(v.shape) for k, v in state.obs.items()}
-
-
-def zeros_like_metrics(metrics: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-  """Zero copy of a metrics dict (same keys, float32 scalars/arrays)."""
-  return {k: jnp.zeros_like(v) for k, v in metrics.items()}

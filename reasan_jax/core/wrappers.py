@@ -88,10 +88,10 @@ class VecEnv:
   def _env_for(self, state: State) -> Env:
     return self.env.with_model(state.info["model_fields"])
 
-  def _reset_one(self, rng: jax.Array) -> State:
+  def _reset_one(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
     k_model, k_reset, k_auto = jax.random.split(rng, 3)
     fields = self.env.randomize(k_model) if self.randomize else {}
-    state = self.env.with_model(fields).reset(k_reset, None)
+    state = self.env.with_model(fields).reset(k_reset, persistent)
     return self._decorate(state, fields, k_auto)
 
   def _decorate(self, state: State, fields, rng) -> State:
@@ -144,9 +144,20 @@ class VecEnv:
     info["episode_sums"] = jax.tree.map(lambda s: jnp.where(done, jnp.zeros_like(s), s), sums)
     return out.replace(info=info)
 
-  def reset(self, rng: jax.Array) -> State:
-    """Resets all envs. ``rng``: PRNG key. Returns a State batched along axis 0."""
-    return jax.vmap(self._reset_one)(jax.random.split(rng, self.num_envs))
+  def reset(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
+    """Resets all envs; returns a State batched along axis 0.
+
+    Args:
+      rng: PRNG key.
+      persistent: optional task :meth:`Env.persistent` values for every env's first episode,
+        leaves (num_envs, ...) (e.g. evaluation spawning every robot on chosen terrain cells);
+        None = the task's own first-episode values. The same ``rng`` gives the same model fields
+        and initial conditions either way.
+    """
+    keys = jax.random.split(rng, self.num_envs)
+    if persistent is None:
+      return jax.vmap(self._reset_one)(keys)
+    return jax.vmap(self._reset_one)(keys, persistent)
 
   def step(self, state: State, action: jax.Array) -> State:
     """Steps all envs with ``action`` of shape (num_envs, action_size); auto-resets ended ones.

@@ -3,11 +3,15 @@
 Layout of one run (``runs/<run_name>/``)::
 
   config.json              resolved config of the latest session (also stored in every checkpoint)
+  origin.json              only in a run continued from another run's checkpoint: which one
   checkpoints/<iteration>/ orbax CheckpointManager steps, the last ``run.keep_checkpoints`` kept
     state/                 every leaf of the TrainState (params, optimiser, lr, normaliser,
                            env state, recurrent carries, RNG, iteration), bit-exact
     manifest/              JSON: tree path, shape and dtype of each leaf (for clear errors)
     config/                JSON: the resolved config this checkpoint was trained with
+    policy/                the deterministic policy alone (actor parameters, observation
+                           normaliser folded in): what play, export and frozen controllers load
+    policy_spec/           JSON: task, observation groups and shapes, action size, network config
   metrics.csv, tb/         written by :mod:`reasan_jax.io.logs`
 
 The state is stored as a flat ``{"leaf_00000": array, ...}`` dict in tree-flatten order, together
@@ -36,12 +40,25 @@ from reasan_jax.io import config_loader
 from reasan_jax.io import distributed
 
 CONFIG_FILE = "config.json"
+ORIGIN_FILE = "origin.json"
 CHECKPOINT_DIR = "checkpoints"
 _FORMAT = 1
 
 
 class CheckpointError(ValueError):
   """A run folder or checkpoint that cannot be used as asked (one-sentence message)."""
+
+
+class RunNotFoundError(CheckpointError):
+  """The named run folder does not exist (attribute ``existing``: the runs that do)."""
+
+  def __init__(self, message: str, existing: Sequence[str] = ()):
+    super().__init__(message)
+    self.existing = list(existing)
+
+
+class NoCheckpointError(CheckpointError):
+  """The run (or folder) exists but holds no finished checkpoint yet."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +135,7 @@ def latest_run(runs_dir: str | os.PathLike) -> pathlib.Path:
   runs_dir = pathlib.Path(runs_dir)
   runs = [p for p in runs_dir.iterdir() if p.is_dir() and checkpoint_steps(p)] if runs_dir.is_dir() else []
   if not runs:
-    raise CheckpointError(
+    raise NoCheckpointError(
         f"Nothing to resume: no run in {runs_dir}/ has a checkpoint; start a new run without --resume.")
   return max(runs, key=_last_activity)
 
@@ -135,10 +152,19 @@ def find_run(runs_dir: str | os.PathLike, run_name: str) -> pathlib.Path:
   if not path.is_dir():
     existing = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
     shown = ", ".join(existing[-8:]) if existing else "none"
-    raise CheckpointError(f"Cannot resume: there is no run {run_name!r} in {runs_dir}/ (existing runs: {shown}).")
+    raise RunNotFoundError(
+        f"Cannot resume: there is no run {run_name!r} in {runs_dir}/ (existing runs: {shown}).", existing)
   if not checkpoint_steps(path):
-    raise CheckpointError(
+    raise NoCheckpointError(
         f"Cannot resume run {path}: it has no checkpoint yet, so there is nothing to continue from.")
+  return path
+
+
+def write_origin(run_dir: str | os.PathLike, checkpoint: str | os.PathLike, iteration: int) -> pathlib.Path:
+  """Records in ``run_dir/origin.json`` the checkpoint a new run was continued from; returns the path."""
+  path = pathlib.Path(run_dir) / ORIGIN_FILE
+  path.write_text(json.dumps({"continued_from": str(pathlib.Path(checkpoint).resolve()),
+                              "iteration": int(iteration)}, indent=2) + "\n")
   return path
 
 
@@ -243,7 +269,7 @@ class Checkpointer:
     return self.directory / str(int(step))
 
   def save(self, step: int, state: Any, config: ml_collections.ConfigDict,
-           extra: dict[str, Any] | None = None) -> pathlib.Path:
+           extra: dict[str, Any] | None = None, policy: Any = None) -> pathlib.Path:
     """Writes ``state`` (every leaf) and ``config`` as checkpoint ``step``; returns its folder.
 
     Args:
@@ -252,6 +278,8 @@ class Checkpointer:
         several processes are gathered, which every process must join).
       config: the resolved config the state was trained with.
       extra: JSON-able facts stored in the manifest (e.g. env steps, wall time).
+      policy: the state's :class:`~reasan_jax.policies.policy.Policy` (``Trainer.policy``), stored
+        as the small ``policy`` item with its ``policy_spec`` (:func:`policy_spec`); None = none.
 
     Raises:
       CheckpointError: checkpoint ``step`` already exists in this run (it is never overwritten).
@@ -277,14 +305,15 @@ class Checkpointer:
         "leaves": [{"path": p, **d} for p, d in zip(paths, described)],
         **(extra or {}),
     }
-    self._manager.save(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(arrays),
-            manifest=ocp.args.JsonSave(manifest),
-            config=ocp.args.JsonSave(config_loader.config_to_dict(config)),
-        ),
+    items = dict(
+        state=ocp.args.StandardSave(arrays),
+        manifest=ocp.args.JsonSave(manifest),
+        config=ocp.args.JsonSave(config_loader.config_to_dict(config)),
     )
+    if policy is not None:
+      items["policy"] = ocp.args.StandardSave(jax.tree.map(np.asarray, jax.device_get(policy.params)))
+      items["policy_spec"] = ocp.args.JsonSave(policy_spec(policy, config))
+    self._manager.save(step, args=ocp.args.Composite(**items))
     self._manager.wait_until_finished()
     distributed.barrier(f"reasan_jax checkpoint {step}")
     return self.step_dir(step)
@@ -294,6 +323,45 @@ class Checkpointer:
     if self._manager is not None:
       self._manager.wait_until_finished()
       self._manager.close()
+
+
+def policy_spec(policy: Any, config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """JSON description of a checkpoint's policy item: enough to rebuild the actor network.
+
+  Keys: ``format``, ``task``, ``obs_spec`` (``[[group, shape], ...]``), ``action_size``,
+  ``normalized`` (observation statistics folded in), ``network`` (the config's network section),
+  ``env`` (the env section, so evaluation can rebuild the training env).
+  """
+  return {
+      "format": _FORMAT,
+      "task": policy.task,
+      "obs_spec": [[name, list(shape)] for name, shape in policy.obs_spec],
+      "action_size": policy.action_size,
+      "normalized": "obs_mean" in policy.params,
+      "network": config_loader.config_to_dict(config.network),
+      "env": config_loader.config_to_dict(config.env) if "env" in config else {},
+  }
+
+
+def read_policy_item(path: str | os.PathLike) -> tuple[dict[str, Any], Any]:
+  """``(policy_spec, policy params as nested numpy dicts)`` of the checkpoint at ``path``.
+
+  Reads only the small ``policy`` item (no env state, no optimiser).
+
+  Raises:
+    CheckpointError: no checkpoint at ``path``, or it has no policy item (written before policies
+      were stored; the message says how to get one).
+  """
+  step_dir = resolve_checkpoint(path)
+  if not (step_dir / "policy").is_dir() or not (step_dir / "policy_spec").is_dir():
+    raise CheckpointError(
+        f"Checkpoint {step_dir} has no policy item (it was written by an older reasan_jax); "
+        "continue the run for one checkpoint (--resume) to write a new one.")
+  spec = _read_item(step_dir, "policy_spec")
+  ckptr = ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+  params = ckptr.restore(step_dir.resolve(), args=ocp.args.Composite(
+      policy=ocp.args.StandardRestore()))["policy"]
+  return spec, params
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +385,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   run_dir = path.parent if path.name == CHECKPOINT_DIR else path
   steps = checkpoint_steps(run_dir)
   if not steps:
-    raise CheckpointError(
+    raise NoCheckpointError(
         f"{path} holds no finished checkpoint (expected a run folder, its checkpoints/ folder or "
         "a checkpoints/<iteration> folder).")
   return run_dir / CHECKPOINT_DIR / str(steps[-1])
@@ -465,3 +533,57 @@ def restore(path: str | os.PathLike, template: Any, config: ml_collections.Confi
       value = type(tmpl)(np.asarray(value).item())
     out.append(value)
   return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _placed_like(leaf: Any, value: np.ndarray) -> jax.Array:
+  """``value`` as a jax array with ``leaf``'s sharding when it has one, so a run of several
+  processes gets global arrays (each process places only its own shards)."""
+  sharding = getattr(leaf, "sharding", None)
+  if sharding is None:
+    return jax.numpy.asarray(value)
+  return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+
+LEARNER_FIELDS = ("params", "opt_state", "learning_rate", "normalizer", "iteration")
+"""TrainState fields a *new* run continued from a checkpoint takes over (:func:`restore_learner`)."""
+
+
+def restore_learner(path: str | os.PathLike, fresh: Any, config: ml_collections.ConfigDict | None = None) -> Any:
+  """``fresh`` with the learner of the checkpoint at ``path``: policy and critic parameters, the
+  optimiser state, the adaptive learning rate, the observation normaliser and the iteration counter.
+
+  Everything else (env state, recurrent carries, RNG) stays ``fresh``'s: a new run built from a new
+  config gets fresh domain randomisation and a curriculum at 0, like REASAN's stage 2 (which loads
+  model and optimiser into a newly built environment, reasan-rl-core.md §9).
+
+  Args:
+    path: run folder, its ``checkpoints/`` folder or a ``checkpoints/<iteration>`` folder.
+    fresh: a concrete TrainState of the new config (``trainer.init(rng)``).
+    config: the new config (named in mismatch messages).
+
+  Raises:
+    CheckpointError: no checkpoint, or its network/optimiser shapes do not fit the new config (the
+      message names the first differing parameter and the fix).
+  """
+  step_dir = resolve_checkpoint(path)
+  stored = {e["path"]: e for e in _read_item(step_dir, "manifest")["leaves"]}
+  flat = None
+  updates = {}
+  for field in LEARNER_FIELDS:
+    sub = getattr(fresh, field)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(sub)
+    values = []
+    for p, leaf in leaves:
+      name = f"{field}/{path_string(p)}" if p else field
+      entry = stored.get(name)
+      if entry is None or list(entry["shape"]) != list(np.shape(leaf)):
+        what = (f"it has no {name!r}" if entry is None else
+                f"{name} has shape {tuple(entry['shape'])} there but {tuple(np.shape(leaf))} in the new config")
+        raise CheckpointError(
+            f"Cannot continue from {step_dir}: {what}; keep the network section of the run it came "
+            "from (network.*) or start without --checkpoint.")
+      if flat is None:
+        flat = load_flat(step_dir)
+      values.append(_placed_like(leaf, np.asarray(flat[name], dtype=np.dtype(leaf.dtype))))
+    updates[field] = jax.tree_util.tree_unflatten(treedef, values)
+  return fresh.replace(**updates)

@@ -94,8 +94,8 @@ class Batch:
   """Whole env sequences for the update, time-major ``(T, B, ...)`` (B = envs in the batch).
 
   Attributes:
-    actor_obs: (T, B, ...) actor observation (already normalised if enabled).
-    critic_obs: (T, B, ...) critic observation (already normalised if enabled).
+    actor_obs: ``{group: (T, B, ...)}`` actor observation groups (already normalised if enabled).
+    critic_obs: ``{group: (T, B, ...)}`` critic observation groups (already normalised if enabled).
     reset: (T, B) bool, the GRU carry is zeroed before step t (the previous step ended an episode).
     action: (T, B, A) sampled action.
     log_prob: (T, B) log-prob of ``action`` under the rollout policy.

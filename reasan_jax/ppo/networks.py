@@ -4,8 +4,14 @@ Structure follows REASAN's ``ActorCriticRecurrent`` (reasan-rl-core.md §3) with
 its LSTM: the actor and the critic are fully separate (no shared parameters), each a single-layer
 recurrent core followed by an MLP with ELU hidden layers::
 
-  actor:  obs["state"]            -> GRU(rnn_size) -> MLP(actor_hidden, ELU)  -> action means
-  critic: obs["privileged_state"] -> GRU(rnn_size) -> MLP(critic_hidden, ELU) -> value
+  actor:  obs[actor_obs...]  -> [encoders] -> concat -> GRU(rnn_size) -> MLP(actor_hidden, ELU)  -> means
+  critic: obs[critic_obs...] -> [encoders] -> concat -> GRU(rnn_size) -> MLP(critic_hidden, ELU) -> value
+
+The observation groups each network reads and the encoder of each group come from the task's
+network config (``network.actor_obs``, ``network.critic_obs``, ``network.encoders``): loco reads
+``state`` / ``privileged_state`` as they are; the filter and nav networks put their 180 and 540 rays
+through REASAN's circular CNNs (:mod:`reasan_jax.ppo.encoders`) and concatenate them with the
+proprioception, as REASAN's ``ActorCriticRecurrentRay`` does (REASAN filter §8.1).
 
 ``rnn_size == 0`` drops the recurrence (pure MLPs, the carry is an empty ``(B, 0)`` array); tests use
 it as the memory-less baseline.
@@ -23,11 +29,13 @@ raw sigma with no floor, which can go negative and give NaN log-probs (reasan-rl
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from reasan_jax.ppo import encoders
 
 _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "elu": nn.elu,
@@ -151,9 +159,33 @@ class MLP(nn.Module):
     return x
 
 
-def _flatten_features(obs: jax.Array) -> jax.Array:
-  """(T, B, ...) -> (T, B, F)."""
-  return obs.reshape(obs.shape[:2] + (-1,))
+class ObservationFeatures(nn.Module):
+  """Concatenated features of the named observation groups: ``{group: (T, B, ...)} -> (T, B, F)``.
+
+  Groups are read in the order of ``inputs``; a group with an entry in ``encoders`` goes through
+  that encoder (:func:`reasan_jax.ppo.encoders.make_encoder`, module name ``encoder_<group>``), the
+  others are flattened. A bare array is accepted when there is exactly one input.
+  """
+
+  inputs: tuple[str, ...]
+  encoders: tuple[tuple[str, str], ...] = ()
+
+  @nn.compact
+  def __call__(self, obs) -> jax.Array:
+    if not isinstance(obs, Mapping):
+      if len(self.inputs) != 1:
+        raise ValueError(f"This network reads the observation groups {list(self.inputs)}; pass a dict.")
+      obs = {self.inputs[0]: obs}
+    named = dict(self.encoders)
+    parts = []
+    for group in self.inputs:
+      x = obs[group]
+      if group in named:
+        parts.append(encoders.make_encoder(named[group], f"encoder_{group}")(
+            x.reshape(x.shape[:2] + (-1,))))
+      else:
+        parts.append(x.reshape(x.shape[:2] + (-1,)))
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
 
 
 class _RecurrentCore(nn.Module):
@@ -162,15 +194,14 @@ class _RecurrentCore(nn.Module):
   rnn_size: int
 
   @nn.compact
-  def __call__(self, carry, obs, reset):
-    x = _flatten_features(obs)
+  def __call__(self, carry, x, reset):
     if self.rnn_size == 0:
       return carry, x
     return ScannedGRU(self.rnn_size, name="gru")(carry, x, reset)
 
 
 class Actor(nn.Module):
-  """Policy network: ``(carry (B, H), obs (T, B, ...), reset (T, B)) -> (carry, mean (T, B, A))``.
+  """Policy network: ``(carry (B, H), obs {group: (T, B, ...)}, reset (T, B)) -> (carry, mean (T, B, A))``.
 
   Also owns the state-independent ``log_std`` (A,) parameter, initialised to ``log(init_std)``
   (reasan-rl-core.md §12.5 fix: sigma = exp(log_std) can never be negative).
@@ -181,26 +212,84 @@ class Actor(nn.Module):
   hidden: Sequence[int]
   activation: str = "elu"
   init_std: float = 1.0
+  inputs: tuple[str, ...] = ("state",)
+  encoders: tuple[tuple[str, str], ...] = ()
 
   @nn.compact
   def __call__(self, carry, obs, reset):
-    carry, x = _RecurrentCore(self.rnn_size, name="core")(carry, obs, reset)
+    x = ObservationFeatures(self.inputs, self.encoders, name="features")(obs)
+    carry, x = _RecurrentCore(self.rnn_size, name="core")(carry, x, reset)
     mean = MLP(self.hidden, self.action_size, self.activation, name="mlp")(x)
     self.param("log_std", nn.initializers.constant(math.log(self.init_std)), (self.action_size,))
     return carry, mean
 
 
 class Critic(nn.Module):
-  """Value network: ``(carry (B, H), obs (T, B, ...), reset (T, B)) -> (carry, value (T, B))``."""
+  """Value network: ``(carry (B, H), obs {group: (T, B, ...)}, reset (T, B)) -> (carry, value (T, B))``."""
 
   rnn_size: int
   hidden: Sequence[int]
   activation: str = "elu"
+  inputs: tuple[str, ...] = ("privileged_state",)
+  encoders: tuple[tuple[str, str], ...] = ()
 
   @nn.compact
   def __call__(self, carry, obs, reset):
-    carry, x = _RecurrentCore(self.rnn_size, name="core")(carry, obs, reset)
+    x = ObservationFeatures(self.inputs, self.encoders, name="features")(obs)
+    carry, x = _RecurrentCore(self.rnn_size, name="core")(carry, x, reset)
     return carry, MLP(self.hidden, 1, self.activation, name="mlp")(x)[..., 0]
+
+
+def network_inputs(network_config, obs_shapes: Mapping[str, tuple[int, ...]]
+                   ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+  """(actor groups, critic groups, encoders) of a network config, checked against the env.
+
+  ``network.actor_obs`` / ``network.critic_obs`` name observation groups; a missing
+  ``critic_obs`` group list defaults to ``privileged_state`` when the env has it, else the actor's.
+  ``network.encoders`` maps groups to encoder names (:data:`reasan_jax.ppo.encoders.ENCODERS`).
+
+  Raises:
+    ValueError: a named group the env does not have, or an encoder that does not fit its group.
+  """
+  actor = tuple(network_config.get("actor_obs", ("state",)))
+  default_critic = ("privileged_state",) if "privileged_state" in obs_shapes else actor
+  critic = tuple(network_config.get("critic_obs", default_critic))
+  for which, groups in (("actor_obs", actor), ("critic_obs", critic)):
+    missing = [g for g in groups if g not in obs_shapes]
+    if not groups or missing:
+      raise ValueError(f"network.{which} names observation groups {missing or list(groups)} but the "
+                       f"env observes {sorted(obs_shapes)}; list groups it has.")
+  named = dict(network_config.get("encoders", {}) or {})
+  for group, name in named.items():
+    if group not in obs_shapes:
+      raise ValueError(f"network.encoders names the group {group!r} but the env observes "
+                       f"{sorted(obs_shapes)}.")
+    encoders.check_encoder(name, group, obs_shapes[group])
+  return actor, critic, tuple(sorted(named.items()))
+
+
+def make_actor(network_config, obs_shapes: Mapping[str, tuple[int, ...]], action_size: int) -> Actor:
+  """The :class:`Actor` a network config describes (``rnn_size``, ``actor_hidden``, ``activation``,
+  ``init_std``, ``actor_obs``, ``encoders``), for an env with ``obs_shapes`` and ``action_size``.
+
+  Raises:
+    ValueError: see :func:`network_inputs`; an unknown activation.
+  """
+  actor_groups, _, named = network_inputs(network_config, obs_shapes)
+  activation_fn(network_config.activation)
+  return Actor(action_size=int(action_size), rnn_size=int(network_config.rnn_size),
+               hidden=tuple(network_config.actor_hidden), activation=network_config.activation,
+               init_std=float(network_config.init_std), inputs=actor_groups,
+               encoders=tuple(e for e in named if e[0] in actor_groups))
+
+
+def make_critic(network_config, obs_shapes: Mapping[str, tuple[int, ...]]) -> Critic:
+  """The :class:`Critic` a network config describes (see :func:`make_actor`)."""
+  _, critic_groups, named = network_inputs(network_config, obs_shapes)
+  activation_fn(network_config.activation)
+  return Critic(rnn_size=int(network_config.rnn_size), hidden=tuple(network_config.critic_hidden),
+                activation=network_config.activation, inputs=critic_groups,
+                encoders=tuple(e for e in named if e[0] in critic_groups))
 
 
 def init_carry(batch_size: int, rnn_size: int) -> jax.Array:

@@ -93,8 +93,8 @@ class Rollout:
   """One rollout, time-major ``(T, num_envs, ...)``; observations raw (not normalised).
 
   Attributes:
-    actor_obs: (T, N, ...) actor observation of step t.
-    critic_obs: (T, N, ...) critic observation of step t.
+    actor_obs: ``{group: (T, N, ...)}`` the actor's observation groups of step t.
+    critic_obs: ``{group: (T, N, ...)}`` the critic's observation groups of step t.
     reset: (T, N) bool, the carries were zeroed before step t (previous step ended an episode).
     action, log_prob, mean: (T, N, A), (T, N), (T, N, A) sampled action, its log-prob, policy mean.
     value: (T, N) V(obs_t).
@@ -200,7 +200,8 @@ class Trainer:
 
   Raises:
     ValueError: inconsistent ``num_envs``; ``num_envs`` not divisible by devices x minibatches;
-      unknown ``normalize_advantage`` / ``schedule`` / activation; env observations lack ``"state"``.
+      unknown ``normalize_advantage`` / ``schedule`` / activation / encoder; the network config
+      names observation groups the env does not have.
   """
 
   def __init__(self, env: VecEnv, config: ml_collections.ConfigDict):
@@ -226,21 +227,12 @@ class Trainer:
           f"ppo.normalize_advantage must be 'global' or 'minibatch', got {ppo.normalize_advantage!r}.")
     if ppo.schedule not in ("adaptive", "fixed"):
       raise ValueError(f"ppo.schedule must be 'adaptive' or 'fixed', got {ppo.schedule!r}.")
-    networks.activation_fn(net.activation)  # validates the name
-
     obs_shapes = env.observation_size
-    if "state" not in obs_shapes:
-      raise ValueError(f"The env observation needs a 'state' entry; it has {sorted(obs_shapes)}.")
-    self.actor_key = "state"
-    self.critic_key = "privileged_state" if "privileged_state" in obs_shapes else "state"
-    self._obs_shapes = {k: obs_shapes[k] for k in sorted({self.actor_key, self.critic_key})}
-
+    self.actor = networks.make_actor(net, obs_shapes, env.action_size)
+    self.critic = networks.make_critic(net, obs_shapes)
+    self.actor_groups, self.critic_groups = self.actor.inputs, self.critic.inputs
+    self._obs_shapes = {k: obs_shapes[k] for k in sorted({*self.actor_groups, *self.critic_groups})}
     self.rnn_size = int(net.rnn_size)
-    self.actor = networks.Actor(
-        action_size=env.action_size, rnn_size=self.rnn_size, hidden=tuple(net.actor_hidden),
-        activation=net.activation, init_std=float(net.init_std))
-    self.critic = networks.Critic(
-        rnn_size=self.rnn_size, hidden=tuple(net.critic_hidden), activation=net.activation)
 
     clip = [optax.clip_by_global_norm(ppo.max_grad_norm)] if ppo.max_grad_norm else []
     # Torch's Adam defaults (reasan-rl-core.md §2); the (adaptive) lr is applied in _sgd_step.
@@ -279,41 +271,21 @@ class Trainer:
     state = jax.device_put(state, self.state_sharding)
     return self._run_jit(state, int(num_iterations))
 
-  def init_carry(self, batch_size: int) -> jax.Array:
-    """Zero actor carry for ``batch_size`` envs, for :meth:`policy_fn`."""
-    return networks.init_carry(batch_size, self.rnn_size)
+  def policy(self, state: TrainState, source: str = "") -> "Policy":
+    """The deterministic policy (Gaussian mean) of ``state`` as a :class:`~reasan_jax.policies.policy.Policy`.
 
-  def policy_fn(self, params: dict[str, Any],
-                normalizer: running_statistics.RunningStatisticsState | None = None,
-                deterministic: bool = True) -> Callable:
-    """Policy for evaluation/videos: ``act(obs, carry, reset=None, rng=None) -> (action, carry)``.
-
-    ``obs``: the env observation dict (or the actor array), batched (B, ...); ``carry``: (B, H),
-    e.g. :meth:`init_carry`; ``reset``: (B,) bool/float, zero the carry first (e.g. the previous
-    ``state.done``); ``rng``: key, needed when not ``deterministic``. Deterministic = the Gaussian
-    mean (REASAN's ``act_inference``). Normalises observations with ``normalizer`` if the config
-    does (``ppo.normalize_observations``).
-
-    Raises:
-      ValueError: the config normalises observations but ``normalizer`` is None.
+    The observation normaliser is folded in when ``ppo.normalize_observations`` is on. This is
+    also what a checkpoint's ``policy`` item stores (:func:`policy_item`).
     """
-    normalize = bool(self.ppo.normalize_observations)
-    if normalize and normalizer is None:
-      raise ValueError("ppo.normalize_observations is on: pass the TrainState's normalizer.")
+    from reasan_jax.policies import policy as policy_lib  # pylint: disable=import-outside-toplevel
 
-    def act(obs, carry, reset=None, rng=None):
-      x = obs[self.actor_key] if isinstance(obs, Mapping) else obs
-      if normalize:
-        x = _normalize(normalizer, self.actor_key, x)
-      reset = jnp.zeros(x.shape[:1], bool) if reset is None else jnp.asarray(reset).astype(bool)
-      carry, mean = self.actor.apply({"params": params["actor"]}, carry, x[None], reset[None])
-      mean = mean[0]
-      if deterministic:
-        return mean, carry
-      std = jnp.exp(params["actor"]["log_std"])
-      return mean + std * jax.random.normal(rng, mean.shape), carry
-
-    return act
+    norm = bool(self.ppo.normalize_observations)
+    return policy_lib.from_actor(
+        self.actor, state.params["actor"],
+        normalizer_mean=state.normalizer.mean if norm else None,
+        normalizer_std=state.normalizer.std if norm else None,
+        obs_shapes=self._obs_shapes, task=str(self.config.get("env", {}).get("task", "")),
+        source=source)
 
   # ---- compiled pieces ---------------------------------------------------------------------------
 
@@ -323,9 +295,11 @@ class Trainer:
   def _critic_apply(self, params, carry, obs, reset):
     return self.critic.apply({"params": params}, carry, obs, reset)
 
-  def _obs(self, normalizer, obs: Mapping[str, jax.Array], key: str) -> jax.Array:
-    x = obs[key]
-    return _normalize(normalizer, key, x) if self.ppo.normalize_observations else x
+  def _obs(self, normalizer, obs: Mapping[str, jax.Array], groups: tuple[str, ...]) -> dict[str, jax.Array]:
+    """The observation groups ``groups`` of ``obs``, normalised if ``ppo.normalize_observations``."""
+    if not self.ppo.normalize_observations:
+      return {g: obs[g] for g in groups}
+    return {g: _normalize(normalizer, g, obs[g]) for g in groups}
 
   def _init(self, rng: jax.Array) -> TrainState:
     k_env, k_actor, k_critic, k_state = jax.random.split(rng, 4)
@@ -334,8 +308,8 @@ class Trainer:
     no_reset = jnp.zeros((1, 1), bool)
     carry1 = networks.init_carry(1, self.rnn_size)
     params = {
-        "actor": self.actor.init(k_actor, carry1, dummy[self.actor_key], no_reset)["params"],
-        "critic": self.critic.init(k_critic, carry1, dummy[self.critic_key], no_reset)["params"],
+        "actor": self.actor.init(k_actor, carry1, dummy, no_reset)["params"],
+        "critic": self.critic.init(k_critic, carry1, dummy, no_reset)["params"],
     }
     normalizer = running_statistics.init_state(
         {k: jnp.zeros(shape, jnp.float32) for k, shape in self._obs_shapes.items()})
@@ -372,23 +346,25 @@ class Trainer:
       env_state, a_carry, c_carry = carry
       obs = env_state.obs
       reset = (env_state.done > 0.5)[None]
+      add_time = lambda x: jax.tree.map(lambda a: a[None], x)  # noqa: E731
       a_carry, mean = self._actor_apply(
-          params["actor"], a_carry, self._obs(normalizer, obs, self.actor_key)[None], reset)
+          params["actor"], a_carry, add_time(self._obs(normalizer, obs, self.actor_groups)), reset)
       c_carry, value = self._critic_apply(
-          params["critic"], c_carry, self._obs(normalizer, obs, self.critic_key)[None], reset)
+          params["critic"], c_carry, add_time(self._obs(normalizer, obs, self.critic_groups)), reset)
       mean, value = mean[0], value[0]
       action = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
       next_state = self.env.step(env_state, action)
       # V(final_obs): the observation reached by this step before any auto-reset, consumed by the
       # post-step critic carry without storing the advanced carry (no double step, §12.1).
-      final_obs = self._obs(normalizer, next_state.info["final_obs"], self.critic_key)[None]
+      final_obs = add_time(self._obs(normalizer, next_state.info["final_obs"], self.critic_groups))
       _, bootstrap = self._critic_apply(params["critic"], c_carry, final_obs,
                                         jnp.zeros_like(reset))
       episode = wrappers.episode_means(next_state)
       count = episode.pop("count")
       episode_sums = {k: v * count for k, v in episode.items()}
       transition = Rollout(
-          actor_obs=obs[self.actor_key], critic_obs=obs[self.critic_key], reset=reset[0],
+          actor_obs={g: obs[g] for g in self.actor_groups},
+          critic_obs={g: obs[g] for g in self.critic_groups}, reset=reset[0],
           action=action, log_prob=networks.gaussian_log_prob(action, mean, log_std), mean=mean,
           value=value, bootstrap_value=bootstrap[0], reward=next_state.reward,
           done=next_state.done, truncation=next_state.truncation)
@@ -449,11 +425,9 @@ class Trainer:
       advantages = losses.normalize_advantages(advantages)
 
     # 3. Epochs x minibatches of whole sequences.
-    norm = lambda x, key: (  # noqa: E731
-        _normalize(state.normalizer, key, x) if ppo.normalize_observations else x)
     batch = losses.Batch(
-        actor_obs=norm(data.actor_obs, self.actor_key),
-        critic_obs=norm(data.critic_obs, self.critic_key),
+        actor_obs=self._obs(state.normalizer, data.actor_obs, self.actor_groups),
+        critic_obs=self._obs(state.normalizer, data.critic_obs, self.critic_groups),
         reset=data.reset, action=data.action, log_prob=data.log_prob, mean=data.mean,
         value=data.value, advantage=advantages, target=targets,
         actor_carry=state.actor_carry, critic_carry=state.critic_carry)
@@ -472,7 +446,7 @@ class Trainer:
     # 4. Observation statistics (after the update: rollout and update used the same ones).
     normalizer = state.normalizer
     if ppo.normalize_observations:
-      raw = {self.actor_key: data.actor_obs, self.critic_key: data.critic_obs}
+      raw = {**data.critic_obs, **data.actor_obs}
       normalizer = running_statistics.update(
           normalizer, {k: raw[k] for k in self._obs_shapes}, std_min_value=_STD_MIN)
 

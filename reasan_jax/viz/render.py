@@ -1,6 +1,6 @@
 """Headless MuJoCo rendering and atomic MP4 writing, with one-sentence errors naming the fix.
 
-Two pieces, both used by :mod:`reasan_jax.play`:
+Two pieces, both used by :mod:`reasan_jax.viz.video` (play, training videos):
 
 * :func:`open_renderer` builds a ``mujoco.Renderer`` on an OpenGL backend chosen by
   :func:`gl_backend`: ``$MUJOCO_GL`` when set, otherwise ``egl`` on a Linux machine without a
@@ -219,7 +219,7 @@ class GLInfo:
     backend: ``"egl"``, ``"osmesa"`` or ``"glfw"``.
     renderer: the ``GL_RENDERER`` string, e.g. ``"llvmpipe (LLVM 15.0.6, 256 bits)"``.
     software: True for Mesa's CPU rasterisers (llvmpipe, softpipe, swrast), which are ~10x slower
-      than a GPU; :mod:`reasan_jax.play` then renders with lighter shadows and no multisampling.
+      than a GPU; :mod:`reasan_jax.viz.video` then renders with lighter shadows and no multisampling.
   """
 
   backend: str
