@@ -91,33 +91,43 @@ def _wait(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
   return out
 
 
-def _two_processes(args: list[str], cwd: pathlib.Path) -> list[tuple[int, str, str]]:
+def _start_two(args: list[str], cwd: pathlib.Path) -> list[subprocess.Popen]:
   address = f"127.0.0.1:{_free_port()}"
-  procs = [_train([*args, "--coordinator_address", address, "--num_processes", "2",
-                   "--process_id", str(i)], cwd) for i in range(2)]
+  return [_train([*args, "--coordinator_address", address, "--num_processes", "2",
+                  "--process_id", str(i)], cwd) for i in range(2)]
+
+
+def _finish(procs: list[subprocess.Popen], what: str) -> list[tuple[int, str, str]]:
   results = _wait(procs)
   for i, (code, stdout, stderr) in enumerate(results):
-    assert code == 0, f"process {i} failed ({code}):\n{stdout[-2000:]}\n{stderr[-4000:]}"
+    assert code == 0, f"{what}, process {i} failed ({code}):\n{stdout[-2000:]}\n{stderr[-4000:]}"
   return results
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  """(reference run folder, 2-process run folder, outputs of the 2-process sessions)."""
+  """(reference run folder, 2-process run folder, outputs of its first session, work folder)."""
   work = tmp_path_factory.mktemp("multihost")
   config = work / "tiny.py"
   config.write_text(CONFIG.format(tests=str(TESTS_DIR)))
-  # Reference: 1 process, 2 devices, 6 iterations (checkpoints 0, 2, 4, 6), started alongside the
-  # 2-process run (4 iterations), which is then resumed to 6.
-  ref = _train(["--config", f"{config}:6", "--runs_dir", "ref", "--run_name", "r"], work, devices=2)
-  first = _two_processes(["--config", f"{config}:4", "--runs_dir", "multi", "--run_name", "m"],
-                         work)
-  (code, stdout, stderr), = _wait([ref])
-  assert code == 0, f"reference run failed ({code}):\n{stdout[-2000:]}\n{stderr[-4000:]}"
-  # --config again: the run's config.json names the toy task, which only the config file registers.
-  resumed = _two_processes(["--resume", "m", "--runs_dir", "multi", "--config", f"{config}:6"],
-                           work)
-  return work / "ref" / "r", work / "multi" / "m", first, resumed
+  tiny = lambda n: ["--config", f"{config}:{n}"]  # noqa: E731
+  # 1. Reference: 1 process, 2 devices, 6 iterations (checkpoints 0, 2, 4, 6), alongside the
+  #    2-process run of 4 iterations.
+  ref = _train([*tiny(6), "--runs_dir", "ref", "--run_name", "r"], work, devices=2)
+  first = _finish(_start_two([*tiny(4), "--runs_dir", "multi", "--run_name", "m"], work), "run")
+  _finish([ref], "reference run")
+  # 2. At once: the 2-process run resumed to 6 (--config again: the run's config.json names the
+  #    toy task, which only the config file registers); a new 2-process run continued from its
+  #    checkpoint 4 (fresh envs, its learner); the same continuation of the reference on 1 process.
+  resumed = _start_two(["--resume", "m", "--runs_dir", "multi", *tiny(6)], work)
+  cont = _start_two([*tiny(6), "--checkpoint", "multi/m/checkpoints/4", "--runs_dir", "cont",
+                     "--run_name", "c"], work)
+  ref_cont = _train([*tiny(6), "--checkpoint", "ref/r/checkpoints/4", "--runs_dir", "cont",
+                     "--run_name", "rc"], work, devices=2)
+  _finish(resumed, "resume")
+  _finish(cont, "continue")
+  _finish([ref_cont], "reference continue")
+  return work / "ref" / "r", work / "multi" / "m", first, work
 
 
 def _assert_same_state(a: pathlib.Path, b: pathlib.Path) -> None:
@@ -171,6 +181,15 @@ def test_written_once_by_process_zero(runs):
 def test_resume_with_two_processes(runs):
   ref, multi, _, _ = runs
   _assert_same_state(ref / "checkpoints" / "6", multi / "checkpoints" / "6")
+
+
+def test_continue_from_checkpoint_with_two_processes(runs):
+  """``--checkpoint`` (a new run: the learner restored, envs fresh) gives the 1-process result."""
+  _, _, _, work = runs
+  cont, ref_cont = work / "cont" / "c", work / "cont" / "rc"
+  assert ckpt_lib.checkpoint_steps(cont) == [4, 6]
+  assert (cont / ckpt_lib.ORIGIN_FILE).is_file()
+  _assert_same_state(ref_cont / "checkpoints" / "6", cont / "checkpoints" / "6")
 
 
 def _fails_fast(args: list[str], tmp_path: pathlib.Path, timeout: float = 60.0) -> str:
