@@ -245,6 +245,7 @@ def test_initialize_after_jax_started_names_the_flag():
 
 
 def test_single_process_helpers():
+  import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
   assert not distributed.is_multiprocess() and distributed.is_primary()
@@ -256,3 +257,14 @@ def test_single_process_helpers():
   distributed.barrier("no-op with one process")
   logger = distributed.SilentLogger()
   assert logger.log({"a": 1.0}, 0, 1.0) == []
+  import argparse  # pylint: disable=import-outside-toplevel
+
+  parser = argparse.ArgumentParser()
+  distributed.add_arguments(parser)
+  args = parser.parse_args([])
+  assert not distributed.initialize_from_args(args, ["--config.run.distributed=false"])
+  tree = {"a": jnp.zeros((4, 2))}
+  sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  shaped = distributed.with_shardings(tree, {"a": sharding})
+  assert shaped["a"].shape == (4, 2) and shaped["a"].sharding == sharding
+  assert distributed.with_shardings(tree, None) is tree

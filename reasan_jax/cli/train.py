@@ -97,21 +97,7 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--seed", type=int, default=None, help="overrides run.seed (ignored when resuming).")
   p.add_argument("--runs_dir", default="runs", help="parent folder of all runs (default: runs).")
   p.add_argument("--no_progress", action="store_true", help="hide the progress bar.")
-  g = p.add_argument_group(
-      "several machines", "one process per machine or per GPU (docs/training.md, 'Several GPUs "
-      "and several machines'); any of these flags turns distributed training on.")
-  g.add_argument("--distributed", action="store_true",
-                 help="join a multi-process run, with settings from JAX's environment variables "
-                 "or cluster auto-detection (e.g. under SLURM's srun).")
-  g.add_argument("--coordinator_address", default=None, metavar="HOST:PORT",
-                 help="process 0's address and a free port, the same for every process.")
-  g.add_argument("--num_processes", type=int, default=None, metavar="N",
-                 help="number of processes of the run.")
-  g.add_argument("--process_id", type=int, default=None, metavar="I",
-                 help="this process's index in [0, N); process 0 writes the run folder.")
-  g.add_argument("--distributed_timeout", type=int, default=distributed.DEFAULT_TIMEOUT_S,
-                 metavar="S", help="seconds to wait for all processes to connect "
-                 f"(default {distributed.DEFAULT_TIMEOUT_S}).")
+  distributed.add_arguments(p)
   p.add_argument("--list_tasks", action="store_true", help="print the registered tasks and exit.")
   return p
 
@@ -173,20 +159,6 @@ def _validate_run_section(config: ml_collections.ConfigDict) -> None:
       raise UsageError(f"config.run.{key} must be an integer >= {minimum}, got {value!r}.")
 
 
-def _start_distributed(args: argparse.Namespace, overrides: Sequence[str]) -> None:
-  """Joins a multi-process run when a distributed flag (or ``--config.run.distributed=true``) is
-  given; before the config is loaded, since loading a config may already start JAX."""
-  flagged = (args.distributed or args.coordinator_address is not None
-             or args.num_processes is not None or args.process_id is not None)
-  for o in overrides:
-    key, _, value = o.partition("=")
-    if key == config_loader.OVERRIDE_PREFIX + "run.distributed":
-      flagged = flagged or value.strip().lower() in ("true", "1", "yes")
-  if flagged:
-    distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
-                           timeout_s=args.distributed_timeout)
-
-
 def _new_run_dir(args: argparse.Namespace, runs_dir: pathlib.Path) -> pathlib.Path:
   """Creates the new run folder in process 0 and tells the other processes its name.
 
@@ -210,19 +182,6 @@ def _new_run_dir(args: argparse.Namespace, runs_dir: pathlib.Path) -> pathlib.Pa
         "Process 0 could not create the run folder (its output says why); fix that and relaunch "
         "all processes.")
   return runs_dir / name
-
-
-def _with_shardings(template: Any, trainer) -> Any:
-  """``template`` as ShapeDtypeStructs carrying the trainer's ``state_sharding`` (if it has one),
-  so a restore builds global arrays with each process reading only its own shards."""
-  shardings = getattr(trainer, "state_sharding", None)
-  if shardings is None:
-    return template
-  try:
-    return jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=s), template, shardings)
-  except (AttributeError, ValueError, TypeError):  # leaves the sharding tree does not describe
-    return template
 
 
 _POSITIVE_PPO_SIZES = ("num_envs", "unroll_length", "num_epochs", "num_minibatches")
@@ -314,7 +273,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
     for name in registry.list_tasks():
       print(f"{name:10s} {registry.get_task(name).description}")
     return None
-  _start_distributed(args, overrides)
+  # Before the config is loaded: loading one may start JAX, which must come after this.
+  distributed.initialize_from_args(args, overrides)
   runs_dir = pathlib.Path(args.runs_dir)
   resume_dir, start_ckpt = _resolve_run(args, runs_dir)
 
@@ -353,7 +313,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
   video = _training_video(trainer, config)  # before any folder is written: fails on no OpenGL
   rng = jax.random.PRNGKey(int(run_cfg.seed))
   if resume_dir is not None:  # the same run, everything restored: bitwise continuation
-    template = _with_shardings(jax.eval_shape(trainer.init, rng), trainer)
+    template = distributed.with_shardings(jax.eval_shape(trainer.init, rng),
+                                          getattr(trainer, "state_sharding", None))
     state = ckpt_lib.restore(start_ckpt, template, config)
   elif start_ckpt is not None:  # a new run: the checkpoint's learner in a freshly built env
     state = ckpt_lib.restore_learner(start_ckpt, trainer.init(rng), config)

@@ -21,6 +21,7 @@ that cannot work fails with one sentence instead of a traceback or a hang.
 
 from __future__ import annotations
 
+import argparse
 import socket
 import sys
 import time
@@ -138,6 +139,61 @@ def _wait_for_coordinator(address: str, timeout_s: float) -> None:
       time.sleep(0.2)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+  """Adds the command-line flags of a multi-process launch to ``parser`` (its own group):
+  ``--distributed``, ``--coordinator_address``, ``--num_processes``, ``--process_id``,
+  ``--distributed_timeout`` (see :func:`initialize_from_args`)."""
+  g = parser.add_argument_group(
+      "several machines", "one process per machine or per GPU (docs/training.md, 'Several GPUs "
+      "and several machines'); any of these flags turns distributed training on.")
+  g.add_argument("--distributed", action="store_true",
+                 help="join a multi-process run, with settings from JAX's environment variables "
+                 "or cluster auto-detection (e.g. under SLURM's srun).")
+  g.add_argument("--coordinator_address", default=None, metavar="HOST:PORT",
+                 help="process 0's address and a free port, the same for every process.")
+  g.add_argument("--num_processes", type=int, default=None, metavar="N",
+                 help="number of processes of the run.")
+  g.add_argument("--process_id", type=int, default=None, metavar="I",
+                 help="this process's index in [0, N); process 0 writes the run folder.")
+  g.add_argument("--distributed_timeout", type=int, default=DEFAULT_TIMEOUT_S, metavar="S",
+                 help="seconds to wait for all processes to connect (default "
+                 f"{DEFAULT_TIMEOUT_S}).")
+
+
+def initialize_from_args(args: argparse.Namespace, overrides: Sequence[str] = ()) -> bool:
+  """:func:`initialize` when one of :func:`add_arguments`' flags, or the override
+  ``--config.run.distributed=true`` (in ``overrides``, ``"--config.key=value"`` strings), asks
+  for it. Call it before loading the config: loading one may start JAX. Returns whether it did.
+
+  Raises:
+    DistributedError: as :func:`initialize`.
+  """
+  wanted = bool(args.distributed or args.coordinator_address is not None
+                or args.num_processes is not None or args.process_id is not None)
+  for override in overrides:
+    key, _, value = override.partition("=")
+    if key == "--config.run.distributed":
+      wanted = wanted or value.strip().lower() in ("true", "1", "yes")
+  if wanted:
+    initialize(args.coordinator_address, args.num_processes, args.process_id,
+               timeout_s=args.distributed_timeout)
+  return wanted
+
+
+def with_shardings(template: Any, shardings: Any) -> Any:
+  """``template``'s leaves as ShapeDtypeStructs carrying ``shardings`` (a tree of the same
+  structure, e.g. ``Trainer.state_sharding``), so a checkpoint restore builds global arrays and
+  each process reads only its own shards. ``template`` unchanged when ``shardings`` is None or
+  does not describe it."""
+  if shardings is None:
+    return template
+  try:
+    return jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=s), template, shardings)
+  except (AttributeError, ValueError, TypeError):  # leaves the sharding tree does not describe
+    return template
+
+
 def process_count() -> int:
   """Number of processes of the run (1 without distributed training)."""
   return jax.process_count()
@@ -233,7 +289,7 @@ class SilentLogger:
 
 
 __all__ = [
-    "DEFAULT_TIMEOUT_S", "DistributedError", "SilentLogger", "barrier", "broadcast_ints",
-    "broadcast_text", "host_values", "initialize", "is_multiprocess", "is_primary",
-    "process_count",
+    "DEFAULT_TIMEOUT_S", "DistributedError", "SilentLogger", "add_arguments", "barrier",
+    "broadcast_ints", "broadcast_text", "host_values", "initialize", "initialize_from_args",
+    "is_multiprocess", "is_primary", "process_count", "with_shardings",
 ]
