@@ -7,6 +7,9 @@ Examples::
   python -m reasan_jax.train --resume                          # continue the newest run
   python -m reasan_jax.train --resume flat1 --config.run.num_iterations=200
   python -m reasan_jax.train --checkpoint runs/flat1/checkpoints/40 --run_name flat1_fork
+  python -m reasan_jax.train --run_name big --coordinator_address 10.0.0.1:12345 \
+      --num_processes 2 --process_id 0                         # one of several machines
+  srun python -m reasan_jax.train --distributed --run_name big  # SLURM: settings auto-detected
 
 A run lives in ``<runs_dir>/<run_name>/`` (see :mod:`reasan_jax.io.checkpoints` and
 :mod:`reasan_jax.io.logs`). The loop builds the env and the :class:`~reasan_jax.ppo.trainer.Trainer`,
@@ -32,6 +35,9 @@ carries and RNG from ``run.seed``). The config is the checkpoint's stored one pl
 ``--config`` is given, e.g. stage 2: ``--checkpoint runs/stage1 --config.env.stage=2``. The new run's
 ``origin.json`` records the checkpoint it came from.
 
+With several processes (:mod:`reasan_jax.io.distributed`) every process runs this same loop on
+its slice of the env batch; process 0 alone creates the run folder and writes checkpoints and logs.
+
 A call whose losses or parameters are not finite stops the run with an error naming the
 iteration; that state is not saved, so the last good checkpoint stays the newest one.
 """
@@ -51,6 +57,7 @@ import numpy as np
 from reasan_jax.io import compile_cache
 from reasan_jax.io import checkpoints as ckpt_lib
 from reasan_jax.io import config_loader
+from reasan_jax.io import distributed
 from reasan_jax.io import logs as logs_lib
 
 DEFAULT_CONFIG = "loco"
@@ -94,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--seed", type=int, default=None, help="overrides run.seed (ignored when resuming).")
   p.add_argument("--runs_dir", default="runs", help="parent folder of all runs (default: runs).")
   p.add_argument("--no_progress", action="store_true", help="hide the progress bar.")
+  distributed.add_arguments(p)
   p.add_argument("--list_tasks", action="store_true", help="print the registered tasks and exit.")
   return p
 
@@ -153,6 +161,31 @@ def _validate_run_section(config: ml_collections.ConfigDict) -> None:
     minimum = 0 if key == "num_iterations" else 1
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
       raise UsageError(f"config.run.{key} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _new_run_dir(args: argparse.Namespace, runs_dir: pathlib.Path) -> pathlib.Path:
+  """Creates the new run folder in process 0 and tells the other processes its name.
+
+  Raises:
+    CheckpointError: process 0 could not create it (there with its reason, elsewhere a pointer).
+  """
+  run_dir, error = None, None
+  if distributed.is_primary():
+    try:
+      if args.run_name is not None:
+        run_dir = ckpt_lib.create_run_dir(runs_dir, args.run_name)
+      else:
+        run_dir = ckpt_lib.create_run_dir(runs_dir, ckpt_lib.default_run_name(), unique=True)
+    except ckpt_lib.CheckpointError as e:
+      error = e
+  name = distributed.broadcast_text(run_dir.name if run_dir is not None else None)
+  if error is not None:
+    raise error
+  if not name:
+    raise ckpt_lib.CheckpointError(
+        "Process 0 could not create the run folder (its output says why); fix that and relaunch "
+        "all processes.")
+  return runs_dir / name
 
 
 _POSITIVE_PPO_SIZES = ("num_envs", "unroll_length", "num_epochs", "num_minibatches")
@@ -244,6 +277,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
     for name in registry.list_tasks():
       print(f"{name:10s} {registry.get_task(name).description}")
     return None
+  # Before the config is loaded: loading one may start JAX, which must come after this.
+  distributed.initialize_from_args(args, overrides)
   runs_dir = pathlib.Path(args.runs_dir)
   resume_dir, start_ckpt = _resolve_run(args, runs_dir)
 
@@ -263,6 +298,16 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
   _validate_ppo_sizes(config)
   logs_lib.check_backends(config)
   run_cfg = config.run
+  from reasan_jax.ppo.trainer import maybe_initialize_distributed  # pylint: disable=import-outside-toplevel
+
+  maybe_initialize_distributed(config)
+  primary = distributed.is_primary()
+  say = print if primary else (lambda *a, **k: None)  # noqa: E731  (process 0 speaks for the run)
+  if distributed.is_multiprocess() and (run_cfg.get("video_every", 0) or 0):
+    raise UsageError(
+        f"config.run.video_every={run_cfg.video_every} is not supported with "
+        f"{distributed.process_count()} processes; train with --config.run.video_every=0 and "
+        "render a checkpoint afterwards with python -m reasan_jax.play.")
 
   try:
     env = make_env(config)
@@ -272,7 +317,9 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
   video = _training_video(trainer, config)  # before any folder is written: fails on no OpenGL
   rng = jax.random.PRNGKey(int(run_cfg.seed))
   if resume_dir is not None:  # the same run, everything restored: bitwise continuation
-    state = ckpt_lib.restore(start_ckpt, jax.eval_shape(trainer.init, rng), config)
+    template = distributed.with_shardings(jax.eval_shape(trainer.init, rng),
+                                          getattr(trainer, "state_sharding", None))
+    state = ckpt_lib.restore(start_ckpt, template, config)
   elif start_ckpt is not None:  # a new run: the checkpoint's learner in a freshly built env
     state = ckpt_lib.restore_learner(start_ckpt, trainer.init(rng), config)
   else:
@@ -281,26 +328,24 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
   total = int(run_cfg.num_iterations)
 
   if resume_dir is not None and iteration >= total:
-    print(f"Run {resume_dir} is already complete ({iteration}/{total} iterations); raise "
-          f"--config.run.num_iterations to train it further.")
+    say(f"Run {resume_dir} is already complete ({iteration}/{total} iterations); raise "
+        f"--config.run.num_iterations to train it further.")
     return resume_dir
   if iteration >= total:
     raise UsageError(
         f"The checkpoint {start_ckpt} is already at iteration {iteration} and run.num_iterations is "
         f"{total}, so a new run would have nothing to do; raise --config.run.num_iterations.")
 
-  if resume_dir is not None:
-    run_dir = resume_dir
-  elif args.run_name is not None:
-    run_dir = ckpt_lib.create_run_dir(runs_dir, args.run_name)
-  else:
-    run_dir = ckpt_lib.create_run_dir(runs_dir, ckpt_lib.default_run_name(), unique=True)
-  ckpt_lib.write_run_config(run_dir, config)
-  if resume_dir is None and start_ckpt is not None:
-    ckpt_lib.write_origin(run_dir, start_ckpt, iteration)
-  print(f"Run folder: {run_dir}  ({'resumed at' if resume_dir else 'starting at'} iteration "
-        f"{iteration}/{total})")
-  print(f"TensorBoard: tensorboard --logdir {runs_dir}")
+  run_dir = resume_dir if resume_dir is not None else _new_run_dir(args, runs_dir)
+  if primary:
+    ckpt_lib.write_run_config(run_dir, config)
+    if resume_dir is None and start_ckpt is not None:
+      ckpt_lib.write_origin(run_dir, start_ckpt, iteration)
+  procs = distributed.process_count()
+  spread = f"; {procs} processes, {len(jax.devices())} devices" if procs > 1 else ""
+  say(f"Run folder: {run_dir}  ({'resumed at' if resume_dir else 'starting at'} iteration "
+      f"{iteration}/{total}){spread}")
+  say(f"TensorBoard: tensorboard --logdir {runs_dir}")
 
   steps_per_iter = int(trainer.env_steps_per_iteration)
   checkpointer = ckpt_lib.Checkpointer(run_dir, keep=int(run_cfg.keep_checkpoints))
@@ -311,7 +356,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
 
   logger = logs_lib.Logger(
       run_dir, config, start_iteration=iteration, total_iterations=total,
-      env_steps_per_iteration=steps_per_iter, progress=not args.no_progress)
+      env_steps_per_iteration=steps_per_iter, progress=not args.no_progress) if primary else \
+      distributed.SilentLogger()
   every = int(run_cfg.checkpoint_every)
   per_call = int(run_cfg.iterations_per_call)
   video_every = int(run_cfg.get("video_every", 0) or 0)
@@ -345,7 +391,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
                                 or iteration >= total):
         _record_video(video, run_dir, state, iteration, logger)
   except KeyboardInterrupt:
-    if iteration > last_saved:
+    # With several processes the save would need all of them, which an interrupt cannot promise.
+    if iteration > last_saved and not distributed.is_multiprocess():
       try:
         checkpointer.save(iteration, state, config, extra(iteration), policy=trainer.policy(state))
         last_saved = iteration
@@ -358,6 +405,8 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
     logger.close()
     checkpointer.close()
 
+  if not primary:
+    return run_dir
   print(f"Done: {iteration}/{total} iterations; checkpoints in {checkpointer.directory}, "
         f"metrics in {run_dir / logs_lib.METRICS_FILE}.")
   print(f"TensorBoard: tensorboard --logdir {runs_dir}")
@@ -409,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   _enable_compilation_cache()
   try:
     run_training(argv)
-  except (UsageError, config_loader.ConfigError) as e:
+  except (UsageError, config_loader.ConfigError, distributed.DistributedError) as e:
     print(f"python -m reasan_jax.train: error: {e}", file=sys.stderr)
     return 2
   except (ckpt_lib.CheckpointError, logs_lib.LoggingError, TrainingDiverged) as e:

@@ -37,6 +37,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from reasan_jax.io import config_loader
+from reasan_jax.io import distributed
 
 CONFIG_FILE = "config.json"
 ORIGIN_FILE = "origin.json"
@@ -231,20 +232,38 @@ class Checkpointer:
     run_dir: the run folder; checkpoints go to ``run_dir/checkpoints/<iteration>/``.
     keep: number of most recent checkpoints kept (``run.keep_checkpoints``); older ones of this
       run are deleted by orbax as new ones are written.
+
+  With several processes (:mod:`reasan_jax.io.distributed`) every process constructs one and calls
+  :meth:`save` together, but only process 0 owns the orbax manager and writes; the others mirror its
+  list of steps (broadcast here, kept in step by :meth:`save`), so all take the same decisions.
   """
 
   def __init__(self, run_dir: str | os.PathLike, keep: int):
     self.run_dir = pathlib.Path(run_dir)
     self.directory = self.run_dir / CHECKPOINT_DIR
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=max(int(keep), 1), create=True, enable_async_checkpointing=False)
-    self._manager = ocp.CheckpointManager(self.directory.resolve(), options=options)
+    self._keep = max(int(keep), 1)
+    self._manager = None
+    if distributed.is_primary():
+      multi = {"create": True}
+      if distributed.is_multiprocess():  # orbax must not wait for processes that never call it
+        self.directory.mkdir(parents=True, exist_ok=True)  # orbax refuses create=True then
+        multi = {"create": False, "multiprocessing_options": ocp.options.MultiprocessingOptions(
+            primary_host=0, active_processes={0})}
+      options = ocp.CheckpointManagerOptions(
+          max_to_keep=self._keep, enable_async_checkpointing=False, **multi)
+      self._manager = ocp.CheckpointManager(self.directory.resolve(), options=options)
+    self._mirror = distributed.broadcast_ints(
+        sorted(self._manager.all_steps()) if self._manager is not None else None)
 
   def all_steps(self) -> list[int]:
-    return sorted(self._manager.all_steps())
+    """Sorted iterations of this run's checkpoints (process 0's list in every process)."""
+    return sorted(self._manager.all_steps()) if self._manager is not None else list(self._mirror)
 
   def latest_step(self) -> int | None:
-    return self._manager.latest_step()
+    """The newest checkpoint's iteration, or None before the first one."""
+    if self._manager is not None:
+      return self._manager.latest_step()
+    return self._mirror[-1] if self._mirror else None
 
   def step_dir(self, step: int) -> pathlib.Path:
     return self.directory / str(int(step))
@@ -255,7 +274,8 @@ class Checkpointer:
 
     Args:
       step: the number of completed training iterations in ``state``.
-      state: the TrainState pytree (device arrays are fetched to host).
+      state: the TrainState pytree (device arrays are fetched to host; global arrays sharded over
+        several processes are gathered, which every process must join).
       config: the resolved config the state was trained with.
       extra: JSON-able facts stored in the manifest (e.g. env steps, wall time).
       policy: the state's :class:`~reasan_jax.policies.policy.Policy` (``Trainer.policy``), stored
@@ -265,10 +285,14 @@ class Checkpointer:
       CheckpointError: checkpoint ``step`` already exists in this run (it is never overwritten).
     """
     step = int(step)
-    if step in self._manager.all_steps():
+    if step in self.all_steps():
       raise CheckpointError(f"Checkpoint {self.step_dir(step)} already exists and is never overwritten.")
     paths, leaves, described = _flatten(state)
-    host = jax.device_get([jax.random.key_data(x) if _is_key(x) else x for x in leaves])
+    host = distributed.host_values([jax.random.key_data(x) if _is_key(x) else x for x in leaves])
+    if self._manager is None:  # another process: process 0 writes, we only wait for it
+      self._mirror = sorted(set(self._mirror) | {step})[-self._keep:]
+      distributed.barrier(f"reasan_jax checkpoint {step}")
+      return self.step_dir(step)
     arrays = {}
     for i, (value, info) in enumerate(zip(host, described)):
       value = np.asarray(value)
@@ -291,11 +315,14 @@ class Checkpointer:
       items["policy_spec"] = ocp.args.JsonSave(policy_spec(policy, config))
     self._manager.save(step, args=ocp.args.Composite(**items))
     self._manager.wait_until_finished()
+    distributed.barrier(f"reasan_jax checkpoint {step}")
     return self.step_dir(step)
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
+    """Waits for pending writes and releases the orbax manager (process 0)."""
+    if self._manager is not None:
+      self._manager.wait_until_finished()
+      self._manager.close()
 
 
 def policy_spec(policy: Any, config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -482,7 +509,7 @@ def restore(path: str | os.PathLike, template: Any, config: ml_collections.Confi
     extra = sorted(set(stored_by_path) - set(paths))
     raise _mismatch(step_dir, f"the checkpoint has leaves the current state lacks ({', '.join(extra[:3])})", config)
 
-  device = jax.devices()[0]
+  device = jax.local_devices()[0]  # only for template leaves without a sharding
   abstract = {}
   for i, info in enumerate(described):
     if int(np.prod(info["data_shape"])):
@@ -509,6 +536,15 @@ def restore(path: str | os.PathLike, template: Any, config: ml_collections.Confi
       value = type(tmpl)(np.asarray(value).item())
     out.append(value)
   return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _placed_like(leaf: Any, value: np.ndarray) -> jax.Array:
+  """``value`` as a jax array with ``leaf``'s sharding when it has one, so a run of several
+  processes gets global arrays (each process places only its own shards)."""
+  sharding = getattr(leaf, "sharding", None)
+  if sharding is None:
+    return jax.numpy.asarray(value)
+  return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
 
 
 LEARNER_FIELDS = ("params", "opt_state", "learning_rate", "normalizer", "iteration")
@@ -551,6 +587,6 @@ def restore_learner(path: str | os.PathLike, fresh: Any, config: ml_collections.
             "from (network.*) or start without --checkpoint.")
       if flat is None:
         flat = load_flat(step_dir)
-      values.append(jax.numpy.asarray(flat[name], dtype=np.dtype(leaf.dtype)))
+      values.append(_placed_like(leaf, np.asarray(flat[name], dtype=np.dtype(leaf.dtype))))
     updates[field] = jax.tree_util.tree_unflatten(treedef, values)
   return fresh.replace(**updates)

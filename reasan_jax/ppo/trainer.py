@@ -118,14 +118,21 @@ class Rollout:
 
 
 def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
-  """Calls ``jax.distributed.initialize()`` once if ``config.run.distributed`` is true.
+  """Joins a multi-process run (:func:`reasan_jax.io.distributed.initialize`, settings from JAX's
+  environment variables or cluster auto-detection) once if ``config.run.distributed`` is true.
 
   Must run before anything touches a JAX device (building an MJX env does); ``Trainer`` calls it
-  too, which is then a no-op.
+  too, which is then a no-op. The train CLI's ``--distributed`` / ``--coordinator_address`` flags
+  do it earlier, before the config is even loaded.
+
+  Raises:
+    reasan_jax.io.distributed.DistributedError: the run cannot be formed (one sentence).
   """
   run = config.get("run", None)
   if run is not None and run.get("distributed", False) and not jax.distributed.is_initialized():
-    jax.distributed.initialize()
+    from reasan_jax.io import distributed  # pylint: disable=import-outside-toplevel
+
+    distributed.initialize()
 
 
 # ------------------------------------------------------------------------------------------------
