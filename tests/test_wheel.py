@@ -23,6 +23,16 @@ import tiny_loco
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def test_every_package_folder_is_listed_in_pyproject():
+  """pyproject.toml lists the packages explicitly (configs/ and assets/ are mapped into the
+  package), so a new sub-package must be added there or the wheel silently lacks it."""
+  tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python >= 3.11")
+
+  listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+  found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "reasan_jax").rglob("__init__.py")}
+  assert found - listed == set(), f"add these to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> pathlib.Path:
   out = tmp_path_factory.mktemp("wheel")
