@@ -118,7 +118,8 @@ def test_gap_error_against_mj_geom_distance(scene):
   d = mujoco.MjData(m)
   rng = np.random.default_rng(0)
   gaps = jax.jit(lambda xp, xm, p: jnp.stack([
-      collisions.geom_gaps(int(shapes.kind[i]), shapes.size[i], xp[g], xm[g].reshape(3, 3), p)[0]
+      collisions.geom_gaps(int(shapes.kind[i]), shapes.size[i:i + 1], xp[g][None],
+                           xm[g].reshape(1, 3, 3), p)[0, 0]
       for i, g in enumerate(shapes.geom_ids)]))
   worst = 0.0
   n = 0

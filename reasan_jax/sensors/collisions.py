@@ -88,41 +88,46 @@ def robot_shapes(mj_model: mujoco.MjModel,
 
 
 def project_obstacle(q: jax.Array, prims: rays.Primitives) -> jax.Array:
-  """(M, 3) closest point of each obstacle (box or vertical cylinder) to points q (M, 3)."""
+  """(..., M, 3) closest point of each obstacle (box or vertical cylinder) to points q (..., M, 3)."""
   d = q - prims.center
-  c, s = prims.cos_sin[:, 0], prims.cos_sin[:, 1]
-  lx, ly = c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]
+  c, s = prims.cos_sin[..., 0], prims.cos_sin[..., 1]
+  lx, ly = c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1]
   h = prims.half
-  bx, by = jnp.clip(lx, -h[:, 0], h[:, 0]), jnp.clip(ly, -h[:, 1], h[:, 1])
+  bx, by = jnp.clip(lx, -h[..., 0], h[..., 0]), jnp.clip(ly, -h[..., 1], h[..., 1])
   rr = jnp.hypot(lx, ly)
-  f = jnp.minimum(1.0, h[:, 0] / jnp.maximum(rr, 1e-12))
+  f = jnp.minimum(1.0, h[..., 0] / jnp.maximum(rr, 1e-12))
   is_box = prims.kind == rays.BOX
   px, py = jnp.where(is_box, bx, lx * f), jnp.where(is_box, by, ly * f)
-  pz = jnp.clip(d[:, 2], -h[:, 2], h[:, 2])
+  pz = jnp.clip(d[..., 2], -h[..., 2], h[..., 2])
   return prims.center + jnp.stack([c * px - s * py, s * px + c * py, pz], -1)
 
 
 def _project_core(p, kind, size, pos, mat):
-  """(M, 3) closest point of the robot geom's core (point / segment / box) to points p."""
+  """(G, M, 3) closest point of each robot geom's core (point / segment / box) to points p.
+
+  ``size`` (G, 3), ``pos`` (G, 3), ``mat`` (G, 3, 3) describe G geoms of one ``kind``.
+  """
   if kind == SPHERE:
-    return jnp.broadcast_to(pos, p.shape)
+    return jnp.broadcast_to(pos[:, None], p.shape)
   if kind == CAPSULE:
-    axis = mat[:, 2]
-    t = jnp.clip((p - pos) @ axis, -size[1], size[1])
-    return pos + t[:, None] * axis
-  local = (p - pos) @ mat  # R^T (p - pos)
-  return pos + jnp.clip(local, -size, size) @ mat.T
+    axis = mat[:, :, 2]
+    t = jnp.clip(jnp.sum((p - pos[:, None]) * axis[:, None], -1), -size[:, None, 1],
+                 size[:, None, 1])
+    return pos[:, None] + t[..., None] * axis[:, None]
+  local = jnp.einsum("gmi,gij->gmj", p - pos[:, None], mat)  # R^T (p - pos)
+  return pos[:, None] + jnp.einsum("gmj,gij->gmi", jnp.clip(local, -size[:, None], size[:, None]),
+                                   mat)
 
 
-def geom_gaps(kind: int, size: np.ndarray, pos: jax.Array, mat: jax.Array,
+def geom_gaps(kind: int, size: jax.Array, pos: jax.Array, mat: jax.Array,
               prims: rays.Primitives, iters: int = 8) -> jax.Array:
-  """(M,) separation in m between one robot geom and each obstacle (<= 0: touching).
+  """(G, M) separation in m between G robot geoms of one kind and M obstacles (<= 0: touching).
 
   Args:
     kind: static ``SPHERE`` / ``CAPSULE`` / ``BOX``.
-    size: static (3,) geom size (see :class:`RobotShapes`).
-    pos: (3,) geom centre, world m (``geom_xpos``).
-    mat: (3, 3) geom rotation, world (``geom_xmat`` reshaped).
+    size: (G, 3) geom sizes (see :class:`RobotShapes`).
+    pos: (G, 3) geom centres, world m (``geom_xpos``).
+    mat: (G, 3, 3) geom rotations, world (``geom_xmat`` reshaped).
     prims: (M,) obstacles.
     iters: alternating-projection iterations (points need 1).
 
@@ -130,13 +135,12 @@ def geom_gaps(kind: int, size: np.ndarray, pos: jax.Array, mat: jax.Array,
     Upper bound of the true separation (exact for spheres); invalid obstacles give +inf.
   """
   size = jnp.asarray(size, jnp.float32)
-  x = jnp.broadcast_to(pos, prims.center.shape)
-  n = 1 if kind == SPHERE else iters
-  for _ in range(n):
+  x = jnp.broadcast_to(pos[:, None], (pos.shape[0],) + prims.center.shape)
+  for _ in range(1 if kind == SPHERE else iters):
     y = project_obstacle(x, prims)
     x = _project_core(y, kind, size, pos, mat)
   y = project_obstacle(x, prims)
-  radius = size[0] if kind in (SPHERE, CAPSULE) else 0.0
+  radius = size[:, None, 0] if kind in (SPHERE, CAPSULE) else 0.0
   gap = jnp.linalg.norm(x - y, axis=-1) - radius
   return jnp.where(prims.valid, gap, jnp.inf)
 
@@ -158,10 +162,13 @@ def body_contacts(shapes: RobotShapes, geom_xpos: jax.Array, geom_xmat: jax.Arra
     Per-body contact flags; ``sum`` is REASAN's collision count, ``any`` its termination.
   """
   mats = geom_xmat.reshape(-1, 3, 3)
-  touch = []
-  for i, g in enumerate(shapes.geom_ids):  # 17 robot geoms: static unroll, vectorised over M
-    gap = geom_gaps(int(shapes.kind[i]), shapes.size[i], geom_xpos[g], mats[g], prims, iters)
-    touch.append(jnp.min(gap) <= tol)
-  touch = jnp.stack(touch)
   nb = len(shapes.body_names)
-  return jnp.zeros((nb,), bool).at[jnp.asarray(shapes.body)].max(touch)
+  out = jnp.zeros((nb,), bool)
+  for kind in (SPHERE, CAPSULE, BOX):  # one vectorised test per geom kind
+    sel = np.where(shapes.kind == kind)[0]
+    if len(sel) == 0:
+      continue
+    ids = shapes.geom_ids[sel]
+    gap = geom_gaps(kind, jnp.asarray(shapes.size[sel]), geom_xpos[ids], mats[ids], prims, iters)
+    out = out.at[jnp.asarray(shapes.body[sel])].max(jnp.min(gap, axis=1) <= tol)
+  return out
