@@ -15,8 +15,10 @@ each as a jitted ``lax.scan`` of ``--steps`` control steps:
   1 m/s through the world so the cull and the scan change every step;
 * **loco**: ``VecEnv(LocoEnv).step`` as ``benchmarks/env_throughput.py`` builds it;
 * **mjx.ray**: ``mjx.ray`` casting the same 540 rays per env on the same scene (the env's 192
-  culled boxes and 3 moving obstacles as geoms of an MJX model whose geom poses / sizes are set
-  per env), which is what one would do without this package;
+  culled boxes and 3 moving obstacles as box geoms of an MJX model whose geom poses / sizes are
+  set per env; MJX has no cylinder ray, so moving cylinders are cast as boxes), which is what
+  one would do without this package; on box-only scenes its layer-0 distances equal ours
+  (checked when this benchmark was written);
 * at the first batch only, **MJX contacts**: ``mjx.step`` x 4 of the "body" collision model with
   8 mocap obstacle boxes vs the same model with only feet colliding (the other contact option).
 
@@ -110,8 +112,8 @@ def _mjx_ray_scene(num_static, num_dyn):
   """An MJX model with num_static box geoms and num_dyn boxes / cylinders (poses set per env)."""
   spec = mujoco.MjSpec()
   spec.add_material(name="opaque", rgba=[0.5, 0.5, 0.5, 1])  # mjx.ray indexes mat_rgba
-  for i in range(num_static + num_dyn):
-    t = mujoco.mjtGeom.mjGEOM_CYLINDER if i >= num_static and i % 2 else mujoco.mjtGeom.mjGEOM_BOX
+  for i in range(num_static + num_dyn):  # MJX (mujoco 4.0) has no cylinder ray: boxes only
+    t = mujoco.mjtGeom.mjGEOM_BOX
     spec.worldbody.add_geom(name=f"g{i}", type=t, size=[0.2, 0.2, 0.5], pos=[0, 0, -10],
                             material="opaque")
   m = spec.compile()

@@ -18,9 +18,9 @@ flat 20 m border. Here the same 10 x 10 tiles (90 m, 2500 composites, ~8750 boxe
 envs and repeat **periodically** in x and y, so there is no border to run into and envs spawn
 anywhere in it (REASAN filter §6.1 quirk: spawns ignore the curriculum tile). Memory: 2500 cells x
 4 box slots (8796 boxes used at seed 0) = 410 kB for any number of envs. Per env step the robot's
-window of (2n + 1)^2 cells is gathered (n = 6 for 6 m rays plus the 0.45 m largest ray-centre
-offset, since a box reaches up to 1.68 m from its cell centre: 169 cells, 676 box slots) and
-culled to the k nearest boxes with ``lax.top_k`` (26 us per env on the shared 2-core CPU). The alternative, a private world of W x W tiles per env, would need W = 11 tiles
+disk of cells that can hold a box within range is gathered (6 m rays plus the 0.45 m largest
+ray-centre offset, and a box reaches up to 1.68 m from its cell centre: 81 cells of the 13 x 13
+window, 324 box slots) and culled to the k nearest boxes with ``lax.top_k``. The alternative, a private world of W x W tiles per env, would need W = 11 tiles
 (50 m in every direction) = ~10.6 k boxes = 380 kB per env, 390 MB at 1024 envs, for no
 statistical gain (REASAN's tiles are i.i.d.).
 """
@@ -86,6 +86,8 @@ class StaticWorld:
     cell: static cell side, m.
     window: static half-width n of the cell window gathered around the robot.
     periodic: static; True for the tiled world, False for a user layout.
+    reach: static bound in m on ``|centre_xy - cell centre| + rho`` of any primitive (the
+      gathered cells are the disk of the window that can hold a primitive within range).
   """
 
   prims: rays.Primitives
@@ -94,6 +96,7 @@ class StaticWorld:
   cell: float = struct.field(pytree_node=False, default=1.8)
   window: int = struct.field(pytree_node=False, default=5)
   periodic: bool = struct.field(pytree_node=False, default=True)
+  reach: float = struct.field(pytree_node=False, default=1.8)
 
   @property
   def period(self) -> tuple[float, float]:
@@ -225,7 +228,7 @@ def make_tiled_world(num_tiles: int = NUM_TILES, seed: int = 0, max_range: float
       half=jnp.asarray(half), kind=jnp.zeros(valid.shape, jnp.int32),
       cls=jnp.zeros(valid.shape, jnp.int32), valid=jnp.asarray(valid), kinds=("box",))
   return StaticWorld(prims=prims, spawn=jnp.asarray(spawn), origin=origin, cell=cell,
-                     window=min(window, (g - 1) // 2), periodic=True)
+                     window=min(window, (g - 1) // 2), periodic=True, reach=reach)
 
 
 def _spawn_points(num_tiles, origin, xy, yaw, half, size, per_tile, clearance, seed):
@@ -268,17 +271,28 @@ def nearby_static(world: StaticWorld, xy: jax.Array, k: int,
   gy, gx = p.kind.shape[:2]
   org = jnp.asarray(world.origin, jnp.float32)
   i = jnp.floor((xy - org) / world.cell).astype(jnp.int32)  # (ix, iy), unwrapped
-  o = jnp.arange(-world.window, world.window + 1)
-  ix = i[0] + o[None, :]
-  iy = i[1] + o[:, None]
+  o = _stencil(world.window, (radius + world.reach) / world.cell)  # (S, 2) static offsets
+  ix = i[0] + o[:, 0]
+  iy = i[1] + o[:, 1]
   wx, wy = ix % gx, iy % gy
-  take = lambda a: a[wy, wx]  # (W, W, S, ...)
-  sub = jax.tree.map(take, p)
-  centre = org + (jnp.stack(jnp.broadcast_arrays(ix, iy), -1) + 0.5) * world.cell  # (W, W, 2)
+  sub = jax.tree.map(lambda a: a[wy, wx], p)  # (S, slots, ...)
+  centre = org + (jnp.stack([ix, iy], -1) + 0.5) * world.cell  # (S, 2)
   sub = sub.replace(center=sub.center + jnp.concatenate(
-      [centre, jnp.zeros(centre.shape[:-1] + (1,))], -1)[:, :, None, :])
-  flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[3:]), sub)
+      [centre, jnp.zeros(centre.shape[:-1] + (1,))], -1)[:, None, :])
+  flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), sub)
   return rays.nearest_primitives(flat, xy, k, radius)
+
+
+def _stencil(n: int, r_cells: float) -> np.ndarray:
+  """(S, 2) int cell offsets (x, y) within the (2n + 1)^2 window whose cell can hold a primitive
+  within range: the distance from the robot's cell to the offset cell's centre, in cells,
+  ``hypot(max(|ox| - 1/2, 0), max(|oy| - 1/2, 0))`` is at most ``r_cells`` = (range + reach) /
+  cell (81 of 169 cells for the REASAN world)."""
+  o = np.arange(-n, n + 1)
+  ox, oy = np.meshgrid(o, o)
+  d = np.hypot(np.maximum(np.abs(ox) - 0.5, 0), np.maximum(np.abs(oy) - 0.5, 0))
+  keep = d <= r_cells
+  return np.stack([ox[keep], oy[keep]], -1).astype(np.int32)
 
 
 def sample_spawn(key: jax.Array, world: StaticWorld) -> jax.Array:
