@@ -145,3 +145,19 @@ def test_user_layout_world_and_errors(tmp_path):
   with pytest.raises(layout.LayoutError, match=r"not valid JSON .* line 1"):
     layout.load_layout_file(f)
   assert issubclass(layout.LayoutError, ValueError)
+
+
+def test_sense_pipeline_on_a_layout():
+  """One call of the env-facing pipeline: a box 1.8 m ahead, robot at 1 m/s toward it."""
+  from reasan_jax.sensors import pipeline  # pylint: disable=import-outside-toplevel
+  w = layout.layout_world(layout.parse_layout(
+      [{"shape": "box", "pos": [2, 0], "size": [0.4, 0.4, 1.0]}]), pad_to=4)
+  ob = dyn.reset(jax.random.PRNGKey(0), jnp.array([0, 1, 2]), jnp.zeros(2), 0)  # all parked
+  cfg = pipeline.SensorConfig(num_static=4)
+  out = jax.jit(lambda: pipeline.sense(cfg, w, ob, jnp.array([0.0, 0.0, 0.3]), jnp.float32(0.0),
+                                       jnp.array([1.0, 0.0])))()
+  assert out.scan.distance.shape == (3, 180) and out.critic_rays.shape == (540,)
+  assert abs(float(out.min_distance[90]) - 1.8) < 1e-5 and int(out.min_class[90]) == 0
+  assert abs(float(out.ttc[90]) - 1.8) < 1e-4  # min(1.8 / 1.0, 3)
+  assert float(out.ttc[0]) == 3.0 and int(out.cull_count) == 1
+  np.testing.assert_allclose(out.gt_rays[90], 0.6, atol=1e-6)
