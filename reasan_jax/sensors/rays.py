@@ -516,9 +516,9 @@ def _horizontal_windowed(origins, yaw, prims, best, window):
   # that contain l.
   tall = _tall(origins, prims)  # (3, F)
   mask = tall[0].astype(jnp.int32) + 2 * tall[1] + 4 * tall[2]  # (F,)
-  acc = jnp.full((nc, NUM_AZIMUTHS, 8), _INF)
-  ci = jnp.arange(nc)[:, None, None]
-  acc = acc.at[ci, kk, jnp.broadcast_to(mask[None, :, None], kk.shape)].min(t)
+  flat = (jnp.arange(nc)[:, None, None] * NUM_AZIMUTHS + kk) * 8 + mask[None, :, None]
+  acc = jnp.full((nc * NUM_AZIMUTHS * 8,), _INF).at[flat.reshape(-1)].min(
+      t.reshape(-1), mode="promise_in_bounds").reshape(nc, NUM_AZIMUTHS, 8)
   layers = [[m for m in range(8) if (m >> l) & 1] for l in range(3)]
   per_layer = jnp.stack([jnp.min(acc[..., np.asarray(ms)], -1) for ms in layers], 1)
   return jnp.minimum(best, per_layer), jnp.sum(over).astype(jnp.int32)
