@@ -7,6 +7,8 @@ Usage::
   python -m reasan_jax.play --checkpoint runs/flat1/checkpoints/40 --command 1.0,0,0
   python -m reasan_jax.play --onnx ../shared/reference/pretrained/loco_1.onnx --video walk.mp4
   python -m reasan_jax.play --run flat1 --num_envs 16 --terrain rough --randomize
+  python -m reasan_jax.play --onnx loco_1.onnx --layout scene.json --rays --command wall \
+      --camera top --video walls.mp4                        # obstacles and rays drawn
 
 The policy acts deterministically (the Gaussian mean) for ``--steps`` policy steps (50 Hz) in
 ``--num_envs`` loco envs that auto-reset; the recurrent carry is zeroed at every episode start.
@@ -30,6 +32,14 @@ The rollout is :func:`reasan_jax.eval.rollout.rollout` (shared with ``python -m
 reasan_jax.sim2sim`` and the training videos), the table :mod:`reasan_jax.eval.metrics`, the video
 :mod:`reasan_jax.viz.video`; policies load with :mod:`reasan_jax.policies.load`.
 
+Obstacles and rays (``--layout``, ``--rays``; :mod:`reasan_jax.viz.overlays`): a run of a task
+with an obstacle world (the filter) draws its static obstacles near env 0's path and its moving
+obstacles, and ``--rays`` adds env 0's 180 actor rays as points coloured from red (near) to green
+(far). ``--layout PATH`` draws a user layout (:mod:`reasan_jax.scenes.layout`) instead; a loco
+policy does not see it (it walks through), and its ``--rays`` are cast from the robot's recorded
+path against the layout. The ``wall``, ``crossing`` and ``zigzag`` schedules drive the robot at
+obstacles.
+
 Headless rendering uses ``MUJOCO_GL=egl`` by default on Linux without a display (see
 :mod:`reasan_jax.viz.render` for the system packages).
 """
@@ -37,6 +47,7 @@ Headless rendering uses ``MUJOCO_GL=egl`` by default on Linux without a display 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -59,6 +70,7 @@ from reasan_jax.eval import schedules  # noqa: E402
 from reasan_jax.io import checkpoints as ckpt_lib  # noqa: E402
 from reasan_jax.policies import load as load_lib  # noqa: E402
 from reasan_jax.policies.policy import Policy, PolicyError  # noqa: E402
+from reasan_jax.viz import overlays as overlays_lib  # noqa: E402
 from reasan_jax.viz import video as video_lib  # noqa: E402
 
 PROG = "python -m reasan_jax.play"
@@ -118,9 +130,11 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
     policy = load_lib.load_checkpoint_policy(_find_checkpoint(run, checkpoint, runs_dir))
     trained = policy.env_config()
     task = trained.get("task") if trained is not None else policy.task
-    if task != "loco":
-      raise PlayError(f"play renders the Go2 loco task only, but the config's env.task is "
-                      f"{task!r}; pass a loco run, checkpoint or ONNX policy.")
+    from reasan_jax import registry  # pylint: disable=import-outside-toplevel
+
+    if task not in registry.TASKS:
+      raise PlayError(f"play knows the tasks {', '.join(registry.list_tasks())}, but the config's "
+                      f"env.task is {task!r}; pass a run, checkpoint or ONNX policy of one of them.")
   return policy, env_config_lib.policy_env(policy, terrain=terrain, randomize=randomize)
 
 
@@ -151,8 +165,54 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--video", metavar="PATH.mp4", help="render env 0 to this MP4")
   p.add_argument("--width", type=int, default=640)
   p.add_argument("--height", type=int, default=480)
-  p.add_argument("--camera", choices=video_lib.CAMERAS, default="track")
+  p.add_argument("--camera", choices=video_lib.CAMERAS, default="track", help="track (default), "
+                 "fixed, top (from above: rays, obstacles) or chase (behind the robot)")
+  p.add_argument("--layout", metavar="PATH", help="draw this obstacle layout (.json/.yaml) in the "
+                 "video instead of the env's own obstacles")
+  p.add_argument("--rays", action="store_true", help="draw env 0's 180 rays (red near, green far)")
+  p.add_argument("--ray_lines", action="store_true", help="with --rays: also draw each ray as a "
+                 "line from the base")
+  p.add_argument("--margin", type=float, default=overlays_lib.DEFAULT_MARGIN, help="draw static "
+                 f"obstacles within this many m of the path (default {overlays_lib.DEFAULT_MARGIN:g})")
   return p
+
+
+def recordable(env) -> tuple[str, ...]:
+  """The names of :data:`reasan_jax.eval.rollout.RECORDABLE` that ``env``'s state holds (``()``
+  for loco, whose state has no rays or moving obstacles; others are probed with ``eval_shape``)."""
+  if not hasattr(env, "world"):
+    return ()
+  import jax  # pylint: disable=import-outside-toplevel
+
+  state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+  return tuple(name for name, (field, key) in rollout_lib.RECORDABLE.items()
+               if key in getattr(state, field))
+
+
+def video_overlays(env, result: rollout_lib.RolloutResult, layout=None, rays: bool = False,
+                   ray_lines: bool = False, margin: float = overlays_lib.DEFAULT_MARGIN
+                   ) -> overlays_lib.Overlays | None:
+  """What play draws besides the robot: the obstacles of ``layout`` (a ``StaticWorld``) or of
+  ``env.world``, recorded moving obstacles, and rays when asked; None when there is nothing.
+
+  Recorded actor rays (``result.extras["rays"]``) are used unless a layout replaces the env's
+  world (then rays are cast from env 0's path against the layout, :func:`reasan_jax.viz.overlays.
+  scan_rays`).
+
+  Raises:
+    PlayError: ``rays`` without any obstacles to cast them against.
+  """
+  world = layout if layout is not None else getattr(env, "world", None)
+  if world is None and not result.extras:
+    if rays:
+      raise PlayError("--rays needs obstacles: play a task with an obstacle world (filter) or "
+                      "pass --layout PATH.")
+    return None
+  if layout is not None and "rays" in result.extras:
+    result = dataclasses.replace(result, extras={k: v for k, v in result.extras.items()
+                                                 if k != "rays"})
+  return overlays_lib.from_rollout(env, result, margin, world=world, rays=rays,
+                                   ray_lines=ray_lines)
 
 
 enable_compilation_cache = compile_cache.enable_compilation_cache
@@ -174,6 +234,18 @@ def run(argv: Sequence[str] | None = None) -> rollout_lib.RolloutResult:
   if args.num_envs < 1:
     raise PlayError(f"--num_envs must be at least 1, got {args.num_envs}.")
   schedules.check_command(args.command)
+  if args.margin <= 0:
+    raise PlayError(f"--margin must be positive, got {args.margin}.")
+  if args.ray_lines and not args.rays:
+    raise PlayError("--ray_lines draws the rays as lines; add --rays too.")
+  layout = None
+  if args.layout:  # fail before any compile: unreadable or malformed layout
+    from reasan_jax.scenes import layout as layout_lib  # pylint: disable=import-outside-toplevel
+
+    try:
+      layout = layout_lib.layout_world(args.layout)
+    except layout_lib.LayoutError as e:
+      raise PlayError(str(e)) from e
   if os.environ.get("MUJOCO_GL"):  # a missing backend library breaks even `import mujoco`
     render.check_library()
   if args.video:  # fail before any compile: bad path, no OpenGL
@@ -186,17 +258,25 @@ def run(argv: Sequence[str] | None = None) -> rollout_lib.RolloutResult:
   steps = args.steps or schedules.default_steps(args.command, env.dt)
   commands = schedules.command_schedule(args.command, steps, env.dt, args.segment)
   print(f"Policy: {policy.source}")
-  print(f"Env: loco, terrain {env.config.terrain}, "
+  print(f"Env: {env.config.get('task', 'loco')}, terrain {env.config.get('terrain', 'flat')}, "
         f"{'training noise/randomisation/pushes on' if args.randomize else 'no noise, no randomisation'}"
         f"; {args.num_envs} env(s) x {steps} steps ({steps * env.dt:.1f} s); command {args.command}")
-  result = rollout_lib.rollout(env, policy, commands, num_envs=args.num_envs, seed=args.seed)
+  record = recordable(env) if args.video else ()
+  no_obstacles = layout is None and "rays" not in record and not hasattr(env, "world")
+  if args.video and args.rays and no_obstacles:
+    raise PlayError("--rays needs obstacles: play a task with an obstacle world (filter) or pass "
+                    "--layout PATH.")
+  result = rollout_lib.rollout(env, policy, commands, num_envs=args.num_envs, seed=args.seed,
+                               record=record)
   print(f"Rollout: {time.perf_counter() - t0:.1f} s (including compilation)")
   print(metrics.format_episodes(result.episodes))
   if args.video:
     print(f"Rendering env 0: {result.steps} frames at {args.width}x{args.height} "
           f"({render.gl_info().renderer or render.gl_backend()})...", flush=True)
     t0 = time.perf_counter()
-    path = video_lib.render_video(env, result, args.video, args.width, args.height, args.camera)
+    overlays = video_overlays(env, result, layout, args.rays, args.ray_lines, args.margin)
+    path = video_lib.render_video(env, result, args.video, args.width, args.height, args.camera,
+                                  overlays=overlays)
     print(f"Video: {path} ({result.steps} frames, {args.width}x{args.height}, "
           f"{1.0 / env.dt:g} fps; rendered in {time.perf_counter() - t0:.1f} s)")
   else:
@@ -211,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run(argv)
   except SystemExit as e:  # argparse
     return int(e.code or 0)
-  except (PlayError, EvalError, PolicyError, render.RenderError) as e:
+  except (PlayError, EvalError, PolicyError, render.RenderError, overlays_lib.OverlayError) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
   except KeyboardInterrupt:

@@ -14,8 +14,12 @@ observation patched so the policy sees the new command at once, also on an episo
 ``commands=None`` leaves the env's own sampled and resampled commands, which are recorded. The
 recurrent carry is zeroed where an episode starts, as in training (``reasan-rl-core.md`` §6).
 
-Compilation: one program per (env object, ``num_envs``, spawn, command mode, policy structure,
-T). The policy's parameters are traced, so new parameters (a later checkpoint of the same run, the
+Recording for overlays (filter / nav videos, :mod:`reasan_jax.viz.overlays`): ``record=("rays",
+"dynamic")`` also keeps env 0's ``state.obs["rays"]`` and ``state.info["dynamic"]`` after every
+step in ``RolloutResult.extras``; with ``record=()`` (the default) the program is loco's as before.
+
+Compilation: one program per (env object, ``num_envs``, spawn, command mode, recorded names,
+policy structure, T). The policy's parameters are traced, so new parameters (a later checkpoint of the same run, the
 next training video) reuse the program; its ``source`` text is not part of the structure.
 """
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +51,12 @@ middle terrain row (room to walk 20 s in any direction; sim2sim)."""
 
 _FROZEN = 2**30  # info["next_resample"] value that never fires
 
+RECORDABLE = {"rays": ("obs", "rays"), "dynamic": ("info", "dynamic")}
+"""What ``rollout(..., record=...)`` can keep of env 0 per step: name -> (state field, key).
+``rays``: the actor rays ``state.obs["rays"]`` (180,), distance / 3 m in the filter task (REASAN
+filter §2.2); ``dynamic``: the moving obstacles ``state.info["dynamic"]`` (a
+:class:`reasan_jax.scenes.dynamic_obstacles.DynamicObstacles`, REASAN filter §6.3)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class RolloutResult:
@@ -59,6 +69,8 @@ class RolloutResult:
     qpos, qvel: (T, nq), (T, nv) env 0's state after each step (a fresh episode's first state
       where ``done[:, 0]``), for rendering.
     dt: policy step, s.
+    extras: env 0's recorded values per step (``rollout(..., record=...)``, see
+      :data:`RECORDABLE`), each with a leading T axis; empty by default.
   """
 
   commands: np.ndarray
@@ -69,6 +81,7 @@ class RolloutResult:
   qpos: np.ndarray
   qvel: np.ndarray
   dt: float
+  extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
   @property
   def steps(self) -> int:
@@ -97,7 +110,13 @@ def _scaled_command(env, command: jax.Array) -> jax.Array:
 
 
 def _with_command(env, state, command: jax.Array):
-  """Sets every env's command to ``command`` (B, 3), freezes resampling, patches the observation."""
+  """Sets every env's command to ``command`` (B, 3), freezes resampling, patches the observation.
+
+  A task whose observation is not loco's (the filter) defines ``env.with_command(state, command)``
+  on one env's state and (3,) command; it is vmapped here. Otherwise loco's layout is patched.
+  """
+  if hasattr(env, "with_command"):
+    return jax.vmap(env.with_command)(state, command)
   batch = state.reward.shape[0]
   info = dict(state.info)
   info["command"] = command
@@ -128,8 +147,29 @@ def _observation_size(env) -> dict[str, tuple[int, ...]]:
   return env.observation_size  # traces the env's reset: once per env
 
 
+def recorded(state, record: tuple[str, ...]) -> dict[str, Any]:
+  """Env 0's values of ``record`` (names of :data:`RECORDABLE`) in a batched ``state``.
+
+  Raises:
+    EvalError: an unknown name, or the env's state lacks the value (the task has no rays or no
+      moving obstacles).
+  """
+  out = {}
+  for name in record:
+    if name not in RECORDABLE:
+      raise EvalError(f"record names must be among {', '.join(RECORDABLE)}, got {name!r}.")
+    field, key = RECORDABLE[name]
+    values = getattr(state, field)
+    if key not in values:
+      raise EvalError(f"cannot record {name!r}: this env's state has no {field}[{key!r}] (only the "
+                      "filter and nav tasks have rays and moving obstacles); drop it from record.")
+    out[name] = jax.tree.map(lambda a: a[0], values[key])
+  return out
+
+
 @functools.lru_cache(maxsize=8)
-def _compiled(env, num_envs: int, spawn: str, override: bool) -> Callable:
+def _compiled(env, num_envs: int, spawn: str, override: bool,
+              record: tuple[str, ...] = ()) -> Callable:
   """Jitted ``(policy, commands (T, B, 3), rng) -> (per-step outputs, layout error)``."""
   from reasan_jax.core.wrappers import VecEnv  # pylint: disable=import-outside-toplevel
 
@@ -140,10 +180,11 @@ def _compiled(env, num_envs: int, spawn: str, override: bool) -> Callable:
     if spawn == "center":
       state = _center_spawn(env, vec, state, rng)
     layout_error = jnp.zeros(())
-    if override:
+    if override and not hasattr(env, "with_command"):
       # Self-check of COMMAND_OBS_SLICE against the env's own first observation.
       layout_error = jnp.max(jnp.abs(state.obs["state"][:, COMMAND_OBS_SLICE]
                                      - _scaled_command(env, state.info["command"])))
+    if override:
       state = _with_command(env, state, commands[0])
     next_commands = jnp.concatenate([commands[1:], commands[-1:]], axis=0)
 
@@ -161,6 +202,8 @@ def _compiled(env, num_envs: int, spawn: str, override: bool) -> Callable:
           "fell": state.metrics["died"] > 0.5,
           "qpos": state.data.qpos[0], "qvel": state.data.qvel[0],
       }
+      if record:
+        out["extras"] = recorded(state, record)
       if override:
         state = _with_command(env, state, command_next)
       return (state, pcarry), out
@@ -203,7 +246,7 @@ def resolve_commands(commands: Any, num_envs: int, steps: int | None, dt: float,
 
 def rollout(env, policy, commands: Any = "figure8", *, num_envs: int = 1,
             steps: int | None = None, seed: int = 0, segment: float = 4.0,
-            spawn: str = "env") -> RolloutResult:
+            spawn: str = "env", record: tuple[str, ...] = ()) -> RolloutResult:
   """Runs ``policy`` deterministically in ``num_envs`` auto-resetting copies of ``env``.
 
   Args:
@@ -216,13 +259,14 @@ def rollout(env, policy, commands: Any = "figure8", *, num_envs: int = 1,
     num_envs: B (>= 1). steps: T (see :func:`resolve_commands`). seed: PRNG seed of the resets.
     segment: seconds each of several ``;`` commands is held.
     spawn: see :data:`SPAWNS`.
+    record: names of :data:`RECORDABLE` to keep of env 0 per step in ``RolloutResult.extras``.
 
   Returns:
     A :class:`RolloutResult`.
 
   Raises:
-    EvalError: bad commands/steps, ``num_envs`` < 1, an unknown spawn, or a policy that does not
-      fit the env's observations and actions.
+    EvalError: bad commands/steps, ``num_envs`` < 1, an unknown spawn, a policy that does not
+      fit the env's observations and actions, or a ``record`` name the env cannot provide.
     RuntimeError: the env's observation no longer holds the command at :data:`COMMAND_OBS_SLICE`.
   """
   from reasan_jax.policies.policy import PolicyError  # pylint: disable=import-outside-toplevel
@@ -241,7 +285,12 @@ def rollout(env, policy, commands: Any = "figure8", *, num_envs: int = 1,
     policy.check_fits(_observation_size(env), env.action_size)
   except PolicyError as e:
     raise EvalError(str(e)) from e
-  fn = _compiled(env, num_envs, spawn, commands is not None)
+  record = tuple(record)
+  for name in record:
+    if name not in RECORDABLE:
+      raise EvalError(f"record names must be among {', '.join(RECORDABLE)}, got {name!r}.")
+  key = (env, num_envs, spawn, commands is not None) + ((record,) if record else ())
+  fn = _compiled(*key)  # loco's cache key (and program) unchanged when nothing is recorded
   structure = policy.replace(source="", env_config_json="")  # text is not part of the program
   out, layout_error = jax.device_get(
       fn(structure, jnp.asarray(cmds), jax.random.PRNGKey(int(seed))))
@@ -249,10 +298,11 @@ def rollout(env, policy, commands: Any = "figure8", *, num_envs: int = 1,
     raise RuntimeError(
         "The loco observation no longer holds the command at entries 6:9 (reasan_jax.eval.rollout."
         "COMMAND_OBS_SLICE); update the rollout to the env's new observation layout.")
+  extras = jax.tree.map(np.asarray, out.pop("extras", {}))
   out = {k: np.asarray(v) for k, v in out.items()}
   return RolloutResult(commands=out["commands"], velocity=out["velocity"], reward=out["reward"],
                        done=out["done"], fell=out["fell"], qpos=out["qpos"], qvel=out["qvel"],
-                       dt=float(env.dt))
+                       dt=float(env.dt), extras=extras)
 
 
-__all__ = ["COMMAND_OBS_SLICE", "RolloutResult", "SPAWNS", "resolve_commands", "rollout"]
+__all__ = ["COMMAND_OBS_SLICE", "RECORDABLE", "RolloutResult", "recorded", "SPAWNS", "resolve_commands", "rollout"]

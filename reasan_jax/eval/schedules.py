@@ -53,6 +53,26 @@ def _sweep(t: float) -> Command:
   return (0.3 * (phase if phase < 5.0 else 10.0 - phase), 0.0, 0.0)
 
 
+def _wall(t: float) -> Command:
+  """0.5 s standing, then straight ahead at 1.0 m/s: at whatever stands in front (the filter's
+  static scenario, REASAN filter §6.4 / issue 11 sim2sim (a))."""
+  return (0.0, 0.0, 0.0) if t < 0.5 else (1.0, 0.0, 0.0)
+
+
+def _crossing(t: float) -> Command:
+  """3 s standing while moving obstacles cross around the robot (REASAN filter §6.3: they aim
+  through its position), then 1.0 m/s straight ahead through their paths."""
+  return (0.0, 0.0, 0.0) if t < 3.0 else (1.0, 0.0, 0.0)
+
+
+def _zigzag(t: float) -> Command:
+  """0.5 s standing, then 0.8 m/s ahead while turning left and right at 0.6 rad/s every 2.5 s
+  (sweeps the field of obstacles in front)."""
+  if t < 0.5:
+    return (0.0, 0.0, 0.0)
+  return (0.8, 0.0, 0.6 if (t - 0.5) % 5.0 < 2.5 else -0.6)
+
+
 SCHEDULES: dict[str, tuple[Callable[[float], Command], float]] = {
     "stand": (lambda t: (0.0, 0.0, 0.0), 10.0),
     "forward": (lambda t: (0.0, 0.0, 0.0) if t < 0.5 else (1.0, 0.0, 0.0), 10.0),
@@ -62,8 +82,12 @@ SCHEDULES: dict[str, tuple[Callable[[float], Command], float]] = {
     "strafe": (_strafe, 6.5),
     "stop_and_go": (_stop_and_go, 8.0),
     "sweep": (_sweep, 10.0),
+    "wall": (_wall, 10.0),
+    "crossing": (_crossing, 12.0),
+    "zigzag": (_zigzag, 10.5),
 }
-"""Named command schedules: name -> (time s -> (vx m/s, vy m/s, wz rad/s), natural duration s)."""
+"""Named command schedules: name -> (time s -> (vx m/s, vy m/s, wz rad/s), natural duration s).
+``wall``, ``crossing`` and ``zigzag`` drive a filter policy at obstacles (issue 11 item 5)."""
 
 DEFAULT_COMMAND = "figure8"
 DEFAULT_STEPS = 500  # policy steps for explicit numeric commands (10 s at 50 Hz)

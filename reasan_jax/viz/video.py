@@ -6,7 +6,8 @@ videos written during training (``run.video_every``).
 
 In a frame, the commanded planar velocity is a green arrow (0.5 m per m/s), the commanded yaw rate
 an orange arrow at the head (pointing where the head turns, 0.25 m per rad/s) and the achieved
-planar velocity a thin blue arrow. Headless OpenGL: :mod:`reasan_jax.viz.render`.
+planar velocity a thin blue arrow. Obstacles and one env's rays are drawn when ``overlays`` are
+given (:mod:`reasan_jax.viz.overlays`). Headless OpenGL: :mod:`reasan_jax.viz.render`.
 """
 
 from __future__ import annotations
@@ -25,11 +26,18 @@ from reasan_jax.eval import EvalError
 from reasan_jax.eval import env_config as env_config_lib
 from reasan_jax.eval import rollout as rollout_lib
 from reasan_jax.eval import schedules
+from reasan_jax.viz import overlays as overlays_lib
 from reasan_jax.viz import render
 
-CAMERAS = ("track", "fixed")
+CAMERAS = ("track", "fixed", "top", "chase")
+"""``track``: follows the robot at 1.8 m from MuJoCo's default angle; ``fixed``: looks at the
+episode's spawn point from 5 m; ``top``: straight down from 9 m above the robot (+x right, +y
+up), for rays and obstacles; ``chase``: 3.5 m behind and above the robot, turning with its yaw."""
 _TRACK_DISTANCE = 1.8  # m from the robot
 _FIXED_DISTANCE = 5.0  # m from the episode's spawn point
+_TOP_DISTANCE = 9.0  # m above the robot
+_CHASE_DISTANCE = 3.5  # m behind the robot
+_CHASE_ELEVATION = -25.0  # deg
 _LIN_ARROW = 0.5  # m of arrow per m/s
 _YAW_ARROW = 0.25  # m of arrow per rad/s
 
@@ -55,28 +63,41 @@ def _yaw_matrix(quat: np.ndarray) -> np.ndarray:
   return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def _yaw(quat: np.ndarray) -> float:
+  w, x, y, z = quat
+  return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
 def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, height: int = 480,
                   camera: str = "track", draw_command: bool = True, scene_option: Any = None,
-                  backend: str | None = None) -> Iterator[np.ndarray]:
+                  backend: str | None = None,
+                  overlays: overlays_lib.Overlays | None = None) -> Iterator[np.ndarray]:
   """Yields env 0's frames of ``result``, one (height, width, 3) uint8 image per policy step.
 
   Args:
     env: the env of the rollout (its ``mj_model`` is rendered).
     result: from :func:`reasan_jax.eval.rollout.rollout`.
     width, height: pixels.
-    camera: ``"track"`` (follows the robot at 1.8 m) or ``"fixed"`` (looks at the episode's spawn
-      point from 5 m).
+    camera: one of :data:`CAMERAS`.
     draw_command: draw the commanded (green: planar, orange: yaw) and achieved (blue) arrows.
     scene_option: a ``mujoco.MjvOption`` (e.g. to hide geom groups); default MuJoCo's.
     backend: OpenGL backend (default :func:`reasan_jax.viz.render.gl_backend`).
+    overlays: obstacles and env 0's rays to draw (:class:`reasan_jax.viz.overlays.Overlays`);
+      None draws the robot's model only (loco's frames are unchanged).
 
   Raises:
     EvalError: unknown camera. render.RenderError: no OpenGL.
+    overlays.OverlayError: per-frame overlays with another number of frames than the rollout.
   """
   import mujoco  # pylint: disable=import-outside-toplevel
 
   if camera not in CAMERAS:
-    raise EvalError(f"--camera must be track or fixed, got {camera!r}.")
+    raise EvalError(f"--camera must be one of {', '.join(CAMERAS)}, got {camera!r}.")
+  obstacle_scene = None
+  if overlays is not None:
+    overlays.check(result.steps)
+    if overlays.static is not None or overlays.dynamic is not None:
+      obstacle_scene = overlays_lib.ObstacleScene(overlays.static, overlays.dynamic)
   info = render.gl_info(backend)
   model = copy.deepcopy(env.mj_model)
   if info.software:  # Mesa on a CPU: a 4096^2 shadow map and 4x multisampling cost ~5x the time
@@ -89,7 +110,12 @@ def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, heig
     cam.type = mujoco.mjtCamera.mjCAMERA_FREE
     cam.azimuth = float(model.vis.global_.azimuth)
     cam.elevation = float(model.vis.global_.elevation)
-    cam.distance = _TRACK_DISTANCE if camera == "track" else _FIXED_DISTANCE
+    cam.distance = {"track": _TRACK_DISTANCE, "fixed": _FIXED_DISTANCE, "top": _TOP_DISTANCE,
+                    "chase": _CHASE_DISTANCE}[camera]
+    if camera == "top":
+      cam.azimuth, cam.elevation = 90.0, -89.9
+    elif camera == "chase":
+      cam.elevation = _CHASE_ELEVATION
     lookat = None
     for t in range(result.steps):
       qpos, qvel = result.qpos[t], result.qvel[t]
@@ -103,8 +129,15 @@ def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, heig
       else:
         target = np.array([qpos[0], qpos[1], qpos[2] - 0.05])
         lookat = target if new_episode else lookat + 0.3 * (target - lookat)  # smooths the bobbing
+      if camera == "chase":
+        cam.azimuth = math.degrees(_yaw(qpos[3:7]))
       cam.lookat[:] = lookat
       renderer.update_scene(data, camera=cam, scene_option=scene_option)
+      if obstacle_scene is not None:
+        obstacle_scene.set_frame(t)
+        obstacle_scene.add_to(renderer.scene, scene_option)
+      if overlays is not None and overlays.rays is not None:
+        overlays_lib.add_rays(renderer.scene, qpos[:3], _yaw(qpos[3:7]), overlays.rays[t], overlays)
       if draw_command:
         rot = _yaw_matrix(qpos[3:7])
         base = qpos[:3] + np.array([0.0, 0.0, 0.2])
@@ -124,7 +157,8 @@ def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, heig
 
 def render_video(env, result: rollout_lib.RolloutResult, path: str | os.PathLike, width: int = 640,
                  height: int = 480, camera: str = "track", draw_command: bool = True,
-                 scene_option: Any = None, backend: str | None = None) -> pathlib.Path:
+                 scene_option: Any = None, backend: str | None = None,
+                 overlays: overlays_lib.Overlays | None = None) -> pathlib.Path:
   """Renders env 0 of ``result`` to an MP4 at the policy rate (``1 / dt`` fps, T frames).
 
   The file appears only when complete (see :class:`reasan_jax.viz.render.VideoWriter`).
@@ -136,12 +170,12 @@ def render_video(env, result: rollout_lib.RolloutResult, path: str | os.PathLike
 
   Raises:
     render.RenderError: unwritable path, odd size or no OpenGL (nothing is left behind).
-    EvalError: unknown camera.
+    EvalError: unknown camera. overlays.OverlayError: see :func:`render_frames`.
   """
   writer = render.VideoWriter(path, 1.0 / result.dt, width, height)
   with writer:
     for frame in render_frames(env, result, width, height, camera, draw_command, scene_option,
-                               backend):
+                               backend, overlays):
       writer.append(frame)
   return writer.path
 
