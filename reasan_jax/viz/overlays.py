@@ -14,7 +14,7 @@
   the robot's path.
 * **Rays**: the 180 endpoints of one env's scan from the base origin at ``ray_height`` above it
   (REASAN filter §2.1: distances from the base origin, azimuths ``-180 deg + 2 deg k`` about the
-  base yaw), coloured by distance from red (0 m) to green (``ray_max``), optionally with line
+  base yaw), coloured by distance from red (0 m) over yellow to green (``ray_max``), optionally with line
   segments; drawn as ``mjvScene`` user geoms like the command arrows of :mod:`reasan_jax.viz.video`.
 """
 
@@ -33,7 +33,6 @@ RAY_OBS_SCALE = 3.0
 """Actor rays in ``state.obs["rays"]`` are distance / 3 m (REASAN filter §2.2); x 3 gives metres."""
 DEFAULT_MARGIN = 12.0
 """Static obstacles are drawn within this many m of the robot's path."""
-_RAY_POINT = 0.025  # m, endpoint sphere radius
 
 
 class OverlayError(ValueError):
@@ -155,6 +154,7 @@ class Overlays:
     ray_max: distance drawn fully green, m (red at 0).
     ray_height: m above the base origin where rays are drawn (0: REASAN's first layer).
     ray_lines: also draw each ray as a thin line from the base origin.
+    ray_point: radius in m of the endpoint spheres.
   """
 
   static: Mapping[str, np.ndarray] | None = None
@@ -163,6 +163,7 @@ class Overlays:
   ray_max: float = 6.0
   ray_height: float = 0.0
   ray_lines: bool = False
+  ray_point: float = 0.04
 
   def check(self, steps: int) -> None:
     """Raises :class:`OverlayError` unless per-frame arrays have ``steps`` frames."""
@@ -175,9 +176,11 @@ class Overlays:
 
 
 def ray_colors(distance: np.ndarray, ray_max: float = 6.0) -> np.ndarray:
-  """(..., 4) float32 RGBA: red at 0 m to green at ``ray_max`` (linear), opaque."""
+  """(..., 4) float32 RGBA, opaque: red at 0 m, yellow at ``ray_max / 2``, green at ``ray_max``
+  and beyond (piecewise linear in distance)."""
   f = np.clip(np.asarray(distance, np.float64) / float(ray_max), 0.0, 1.0)
-  return np.stack([1.0 - f, f, np.full_like(f, 0.1), np.ones_like(f)], -1).astype(np.float32)
+  return np.stack([np.minimum(1.0, 2.0 * (1.0 - f)), np.minimum(1.0, 2.0 * f),
+                   np.full_like(f, 0.1), np.ones_like(f)], -1).astype(np.float32)
 
 
 def ray_endpoints(base_pos: np.ndarray, yaw: float, distance: np.ndarray,
@@ -254,7 +257,7 @@ def add_rays(scene, base_pos: np.ndarray, yaw: float, distance: np.ndarray,
   ends = ray_endpoints(base_pos, yaw, distance, overlays.ray_height)
   colors = ray_colors(distance, overlays.ray_max)
   start = np.asarray(base_pos, np.float64) + np.array([0.0, 0.0, overlays.ray_height])
-  size = np.array([_RAY_POINT, 0.0, 0.0])
+  size = np.array([overlays.ray_point, 0.0, 0.0])
   for end, rgba in zip(ends, colors):
     if scene.ngeom >= scene.maxgeom:
       return
