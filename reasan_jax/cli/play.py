@@ -35,9 +35,10 @@ reasan_jax.sim2sim`` and the training videos), the table :mod:`reasan_jax.eval.m
 Obstacles and rays (``--layout``, ``--rays``; :mod:`reasan_jax.viz.overlays`): a run of a task
 with an obstacle world (the filter) draws its static obstacles near env 0's path and its moving
 obstacles, and ``--rays`` adds env 0's 180 actor rays as points coloured from red (near) to green
-(far). ``--layout PATH`` draws a user layout (:mod:`reasan_jax.scenes.layout`) instead; a loco
-policy does not see it (it walks through), and its ``--rays`` are cast from the robot's recorded
-path against the layout. The ``wall``, ``crossing`` and ``zigzag`` schedules drive the robot at
+(far). ``--layout PATH`` draws a user layout (:mod:`reasan_jax.scenes.layout`) instead; in a loco
+rollout it is placed in the robot's frame at the start (layout origin at env 0's start point, +x
+along its heading, so ``[1.5, 0]`` is 1.5 m straight ahead); a loco policy does not see it (it
+walks through), and its ``--rays`` are cast from the robot's recorded path against the layout. The ``wall``, ``crossing`` and ``zigzag`` schedules drive the robot at
 obstacles.
 
 Headless rendering uses ``MUJOCO_GL=egl`` by default on Linux without a display (see
@@ -52,6 +53,8 @@ import os
 import sys
 import time
 from typing import Sequence
+
+import numpy as np
 
 from reasan_jax.io import compile_cache
 from reasan_jax.viz import render
@@ -192,8 +195,12 @@ def recordable(env) -> tuple[str, ...]:
 def video_overlays(env, result: rollout_lib.RolloutResult, layout=None, rays: bool = False,
                    ray_lines: bool = False, margin: float = overlays_lib.DEFAULT_MARGIN
                    ) -> overlays_lib.Overlays | None:
-  """What play draws besides the robot: the obstacles of ``layout`` (a ``StaticWorld``) or of
-  ``env.world``, recorded moving obstacles, and rays when asked; None when there is nothing.
+  """What play draws besides the robot: the obstacles of ``layout`` or of ``env.world``, recorded
+  moving obstacles, and rays when asked; None when there is nothing.
+
+  ``layout`` is a parsed layout (:func:`reasan_jax.scenes.layout.parse_layout`); for an env
+  without an obstacle world (loco) it is placed at env 0's first pose
+  (:func:`reasan_jax.viz.overlays.place_layout`), otherwise used in world coordinates.
 
   Recorded actor rays (``result.extras["rays"]``) are used unless a layout replaces the env's
   world (then rays are cast from env 0's path against the layout, :func:`reasan_jax.viz.overlays.
@@ -202,7 +209,15 @@ def video_overlays(env, result: rollout_lib.RolloutResult, layout=None, rays: bo
   Raises:
     PlayError: ``rays`` without any obstacles to cast them against.
   """
-  world = layout if layout is not None else getattr(env, "world", None)
+  from reasan_jax.scenes import layout as layout_lib  # pylint: disable=import-outside-toplevel
+
+  world = getattr(env, "world", None)
+  if layout is not None:
+    if world is None:
+      q = result.qpos[0]
+      yaw = float(np.arctan2(2 * (q[3] * q[6] + q[4] * q[5]), 1 - 2 * (q[5] ** 2 + q[6] ** 2)))
+      layout = overlays_lib.place_layout(layout, q[:2], yaw)
+    world = layout_lib.layout_world(layout)
   if world is None and not result.extras:
     if rays:
       raise PlayError("--rays needs obstacles: play a task with an obstacle world (filter) or "
@@ -243,7 +258,7 @@ def run(argv: Sequence[str] | None = None) -> rollout_lib.RolloutResult:
     from reasan_jax.scenes import layout as layout_lib  # pylint: disable=import-outside-toplevel
 
     try:
-      layout = layout_lib.layout_world(args.layout)
+      layout = layout_lib.load_layout_file(args.layout)
     except layout_lib.LayoutError as e:
       raise PlayError(str(e)) from e
   if os.environ.get("MUJOCO_GL"):  # a missing backend library breaks even `import mujoco`

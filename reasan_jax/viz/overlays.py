@@ -274,6 +274,18 @@ def add_rays(scene, base_pos: np.ndarray, yaw: float, distance: np.ndarray,
       scene.ngeom += 1
 
 
+def place_layout(layout: Mapping[str, np.ndarray], xy, yaw: float) -> dict[str, np.ndarray]:
+  """A parsed layout (:func:`reasan_jax.scenes.layout.parse_layout`) moved so that its origin is
+  at ``xy`` (2,) m and its +x axis points along ``yaw`` rad (centres, yaws and spawn points)."""
+  c, s = math.cos(yaw), math.sin(yaw)
+  rot = np.array([[c, -s], [s, c]])
+  out = {k: np.array(v, copy=True) for k, v in layout.items()}
+  out["center"][:, :2] = out["center"][:, :2] @ rot.T + np.asarray(xy, np.float64)
+  out["yaw"] = out["yaw"] + yaw
+  out["spawn"] = out["spawn"] @ rot.T + np.asarray(xy, np.float64)
+  return out
+
+
 def scan_rays(world, qpos: np.ndarray, dynamic: DynamicTrack | None = None, num_near: int = 64,
               max_range: float = 6.0) -> np.ndarray:
   """(T, 180) ground-truth-style rays along a recorded trajectory, in m, for :class:`Overlays`.
@@ -355,5 +367,6 @@ def from_rollout(env, result, margin: float = DEFAULT_MARGIN, world=None, rays: 
 
 
 __all__ = ["DEFAULT_MARGIN", "DynamicTrack", "ObstacleScene", "OverlayError", "Overlays",
-           "RAY_OBS_SCALE", "add_rays", "dynamic_track", "from_rollout", "ray_colors",
+           "RAY_OBS_SCALE", "add_rays", "dynamic_track", "from_rollout", "place_layout",
+           "ray_colors",
            "ray_endpoints", "scan_rays", "static_boxes"]

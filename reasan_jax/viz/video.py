@@ -13,6 +13,7 @@ given (:mod:`reasan_jax.viz.overlays`). Headless OpenGL: :mod:`reasan_jax.viz.re
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import pathlib
@@ -117,6 +118,11 @@ def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, heig
     elif camera == "chase":
       cam.elevation = _CHASE_ELEVATION
     lookat = None
+    if overlays is not None and overlays.rays is not None:  # endpoints >= 3 pixels wide
+      fovy = math.radians(model.vis.global_.fovy)
+      metres_per_pixel = 2 * cam.distance * math.tan(fovy / 2) / height
+      ray_overlays = dataclasses.replace(
+          overlays, ray_point=max(overlays.ray_point, 1.5 * metres_per_pixel))
     for t in range(result.steps):
       qpos, qvel = result.qpos[t], result.qvel[t]
       data.qpos[:] = qpos
@@ -137,7 +143,8 @@ def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, heig
         obstacle_scene.set_frame(t)
         obstacle_scene.add_to(renderer.scene, scene_option)
       if overlays is not None and overlays.rays is not None:
-        overlays_lib.add_rays(renderer.scene, qpos[:3], _yaw(qpos[3:7]), overlays.rays[t], overlays)
+        overlays_lib.add_rays(renderer.scene, qpos[:3], _yaw(qpos[3:7]), overlays.rays[t],
+                              ray_overlays)
       if draw_command:
         rot = _yaw_matrix(qpos[3:7])
         base = qpos[:3] + np.array([0.0, 0.0, 0.2])
