@@ -38,8 +38,8 @@ obstacles, and ``--rays`` adds env 0's 180 actor rays as points coloured from re
 (far). ``--layout PATH`` draws a user layout (:mod:`reasan_jax.scenes.layout`) instead; in a loco
 rollout it is placed in the robot's frame at the start (layout origin at env 0's start point, +x
 along its heading, so ``[1.5, 0]`` is 1.5 m straight ahead); a loco policy does not see it (it
-walks through), and its ``--rays`` are cast from the robot's recorded path against the layout. The ``wall``, ``crossing`` and ``zigzag`` schedules drive the robot at
-obstacles.
+walks through), and its ``--rays`` are cast from the robot's recorded path against the layout.
+The ``wall``, ``crossing`` and ``zigzag`` schedules drive the robot at obstacles.
 
 Headless rendering uses ``MUJOCO_GL=egl`` by default on Linux without a display (see
 :mod:`reasan_jax.viz.render` for the system packages).
@@ -137,7 +137,8 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
 
     if task not in registry.TASKS:
       raise PlayError(f"play knows the tasks {', '.join(registry.list_tasks())}, but the config's "
-                      f"env.task is {task!r}; pass a run, checkpoint or ONNX policy of one of them.")
+                      f"env.task is {task!r}; pass a run, checkpoint or ONNX policy of one of "
+                      "them.")
   return policy, env_config_lib.policy_env(policy, terrain=terrain, randomize=randomize)
 
 
@@ -176,7 +177,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--ray_lines", action="store_true", help="with --rays: also draw each ray as a "
                  "line from the base")
   p.add_argument("--margin", type=float, default=overlays_lib.DEFAULT_MARGIN, help="draw static "
-                 f"obstacles within this many m of the path (default {overlays_lib.DEFAULT_MARGIN:g})")
+                 "obstacles within this many m of the path (default "
+                 f"{overlays_lib.DEFAULT_MARGIN:g})")
   return p
 
 

@@ -19,8 +19,8 @@ Recording for overlays (filter / nav videos, :mod:`reasan_jax.viz.overlays`): ``
 step in ``RolloutResult.extras``; with ``record=()`` (the default) the program is loco's as before.
 
 Compilation: one program per (env object, ``num_envs``, spawn, command mode, recorded names,
-policy structure, T). The policy's parameters are traced, so new parameters (a later checkpoint of the same run, the
-next training video) reuse the program; its ``source`` text is not part of the structure.
+policy structure, T). The policy's parameters are traced, so new parameters (a later checkpoint
+of the same run, the next training video) reuse the program; its ``source`` text is not part of the structure.
 """
 
 from __future__ import annotations
@@ -305,4 +305,5 @@ def rollout(env, policy, commands: Any = "figure8", *, num_envs: int = 1,
                        dt=float(env.dt), extras=extras)
 
 
-__all__ = ["COMMAND_OBS_SLICE", "RECORDABLE", "RolloutResult", "recorded", "SPAWNS", "resolve_commands", "rollout"]
+__all__ = ["COMMAND_OBS_SLICE", "RECORDABLE", "RolloutResult", "SPAWNS", "recorded",
+           "resolve_commands", "rollout"]

@@ -14,8 +14,8 @@
   the robot's path.
 * **Rays**: the 180 endpoints of one env's scan from the base origin at ``ray_height`` above it
   (REASAN filter §2.1: distances from the base origin, azimuths ``-180 deg + 2 deg k`` about the
-  base yaw), coloured by distance from red (0 m) over yellow to green (``ray_max``), optionally with line
-  segments; drawn as ``mjvScene`` user geoms like the command arrows of :mod:`reasan_jax.viz.video`.
+  base yaw), coloured by distance from red (0 m) over yellow to green (``ray_max``), optionally
+  with line segments; drawn as ``mjvScene`` user geoms like the command arrows of :mod:`reasan_jax.viz.video`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def _thin_path(path_xy: np.ndarray, spacing: float = 1.0) -> np.ndarray:
   return np.asarray(keep)
 
 
-def static_boxes(world, path_xy: np.ndarray, margin: float = DEFAULT_MARGIN) -> dict[str, np.ndarray]:
+def static_boxes(world, path_xy: np.ndarray,
+                 margin: float = DEFAULT_MARGIN) -> dict[str, np.ndarray]:
   """The static primitives of ``world`` within ``margin`` m (xy) of a path, as host arrays.
 
   A periodic world (:class:`reasan_jax.scenes.obstacles.StaticWorld`, ``periodic=True``) is tiled:
