@@ -23,7 +23,7 @@ from reasan_jax.core.wrappers import VecEnv
 from reasan_jax.io import checkpoints as ckpt_lib
 from reasan_jax.io import config_loader
 from reasan_jax.policies import load, onnx_export
-from reasan_jax.ppo import Trainer, networks
+from reasan_jax.ppo import Trainer, networks, recurrent
 
 ort = pytest.importorskip("onnxruntime")
 needs_shared = pytest.mark.skipif(not LOCO_ONNX.exists(),
@@ -180,7 +180,7 @@ def test_lstm_cell_is_pytorchs():
   i, f, gg, o = np.split(g, 4, axis=-1)
   c_ref = sig(f) * c + sig(i) * np.tanh(gg)
   h_ref = sig(o) * np.tanh(c_ref)
-  h2, c2 = networks.lstm_cell(jnp.asarray(wh), jnp.asarray(bh), jnp.asarray(h), jnp.asarray(c),
+  h2, c2 = recurrent.lstm_cell(jnp.asarray(wh), jnp.asarray(bh), jnp.asarray(h), jnp.asarray(c),
                               jnp.asarray(xp))
   np.testing.assert_allclose(np.asarray(h2), h_ref, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(np.asarray(c2), c_ref, rtol=1e-5, atol=1e-6)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import toy_envs  # noqa: E402
 from reasan_jax.configs import loco  # noqa: E402
 from reasan_jax.core.wrappers import VecEnv  # noqa: E402
-from reasan_jax.ppo import Trainer, losses, networks, trainer as trainer_lib  # noqa: E402
+from reasan_jax.ppo import Trainer, losses, minibatches, networks, recurrent, trainer as trainer_lib  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------
 # Configs and shared compiled trainers.
@@ -146,7 +146,7 @@ def test_scanned_gru_with_resets_matches_stepping_the_cell_by_hand():
   reset[0, 1] = True  # reset before the very first step
   reset[3, 0] = True
   reset[[2, 4], 2] = True
-  gru = networks.ScannedGRU(H)
+  gru = recurrent.ScannedGRU(H)
   params = gru.init(k3, h0, x, jnp.asarray(reset))["params"]
   carry, out = gru.apply({"params": params}, h0, x, jnp.asarray(reset))
 
@@ -190,9 +190,9 @@ def test_minibatches_hold_whole_sequences_each_env_once_and_reshuffle():
       actor_carry=jnp.asarray(carries), critic_carry=jnp.asarray(carries))
   epochs = []
   for key in jax.random.split(jax.random.PRNGKey(3), 2):
-    perm = trainer_lib.minibatch_permutation(key, N, M, shuffle=True)
-    mbs = trainer_lib.split_batch(batch, perm)
-    idx = np.asarray(trainer_lib.minibatch_env_indices(perm))
+    perm = minibatches.minibatch_permutation(key, N, M, shuffle=True)
+    mbs = minibatches.split_batch(batch, perm)
+    idx = np.asarray(minibatches.minibatch_env_indices(perm))
     assert mbs.critic_obs.shape == (M, T, N // M)
     assert mbs.actor_obs.shape == (M, T, N // M, 1)
     assert mbs.actor_carry.shape == (M, N // M, 3)
@@ -215,8 +215,8 @@ def test_minibatches_hold_whole_sequences_each_env_once_and_reshuffle():
     np.testing.assert_array_equal(np.sort(np.concatenate(envs)), np.arange(N))
     epochs.append(idx)
   assert not np.array_equal(epochs[0], epochs[1]), "shuffling must change between epochs"
-  fixed = trainer_lib.minibatch_env_indices(
-      trainer_lib.minibatch_permutation(jax.random.PRNGKey(0), N, M, shuffle=False))
+  fixed = minibatches.minibatch_env_indices(
+      minibatches.minibatch_permutation(jax.random.PRNGKey(0), N, M, shuffle=False))
   np.testing.assert_array_equal(fixed, np.arange(N).reshape(N // M, M).T)
 
 
@@ -336,7 +336,7 @@ def probe(point):
     for t in range(data.action.shape[0]):
       env_s = tr.env.step(env_s, data.action[t])
       finals.append(norm(env_s.info["final_obs"]["state"]))
-    gru = networks.ScannedGRU(tr.rnn_size)
+    gru = recurrent.ScannedGRU(tr.rnn_size)
     carries_after = gru.apply({"params": state.params["critic"]["core"]["gru"]},
                               state.critic_carry, batch.critic_obs["state"], batch.reset)[1]
     expected_bootstrap = jnp.stack([

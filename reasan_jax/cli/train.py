@@ -40,6 +40,10 @@ its slice of the env batch; process 0 alone creates the run folder and writes ch
 
 A call whose losses or parameters are not finite stops the run with an error naming the
 iteration; that state is not saved, so the last good checkpoint stays the newest one.
+
+This module is over 400 lines on purpose: one training session (run folder, resume or continue,
+the compiled loop, checkpoints, logs, divergence guard, process roles) is one sequence, kept
+readable in :func:`run_training` with its small helpers beside it.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ nodes and TensorRT use, and it targets newer opsets than REASAN's 11; onnxscript
 dependency of this project and would only wrap the same operators. The graph is a fixed chain of
 about 15-50 nodes, built here from the network's structure, so each node is the one the contract
 names.
+
+This module is slightly over 400 lines: one graph builder per network part (normaliser, ray
+encoders, recurrent node, MLP) plus the metadata; splitting it would scatter one graph's layout.
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ particular the LSTM uses the ONNX gate order i, o, f, c (``W`` [1, 4H, I], ``R``
 ``B`` [1, 8H] = input biases then recurrent biases, both added), not PyTorch's i, f, g, o.
 GRU nodes (gate order z, r, h; what reasan_jax exports for its GRU policies, with ``c_in`` passed
 through as ``c_out``) are read too.
+
+This module is slightly over 400 lines: the graph interpreter and the policy wrapper with its
+interface checks belong together; the operator table is in :mod:`.onnx_ops`.
 """
 
 from __future__ import annotations

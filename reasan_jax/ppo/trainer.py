@@ -17,13 +17,16 @@ Read top to bottom, one training iteration (:meth:`Trainer._iteration`) is:
    iteration, with the rollout's raw observations (so rollout and update of one iteration see the
    same statistics and the first epoch's ratio is exactly 1).
 
+This file is over 400 lines on purpose: the whole algorithm reads top to bottom in one place
+(PureJaxRL-style); its pure pieces live in :mod:`.losses`, :mod:`.minibatches` and :mod:`.networks`.
+
 :meth:`Trainer.run` jits ``lax.scan`` of ``num_iterations`` such iterations into ONE program with no
 host round-trips; all randomness comes from ``TrainState.rng`` (bitwise reproducible on CPU).
 
 Devices: the env axis of the env state, the carries, the rollout and every minibatch is sharded over a
 1-D mesh of all devices (``jax.sharding``); params/optimiser state are replicated. Under jit (GSPMD)
 means over the global batch are the cross-device averages of gradients and statistics. Minibatch
-composition does not depend on the device count (see :func:`minibatch_permutation`), so a run on
+composition does not depend on the device count (see :func:`.minibatches.minibatch_permutation`), so a run on
 N devices is the same algorithm as on one, up to float reduction order.
 
 Deviations from REASAN (reasan-rl-core.md §5-6, §12), all deliberate:
@@ -41,7 +44,7 @@ Deviations from REASAN (reasan-rl-core.md §5-6, §12), all deliberate:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +59,10 @@ from reasan_jax.core import wrappers
 from reasan_jax.core.env import State
 from reasan_jax.core.wrappers import VecEnv
 from reasan_jax.ppo import losses, networks
+from reasan_jax.ppo.minibatches import minibatch_permutation, split_batch
+
+if TYPE_CHECKING:
+  from reasan_jax.policies.policy import Policy
 
 ENV_AXIS = "envs"  # name of the mesh axis the env batch is sharded over
 
@@ -133,60 +140,6 @@ def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
     from reasan_jax.io import distributed  # pylint: disable=import-outside-toplevel
 
     distributed.initialize()
-
-
-# ------------------------------------------------------------------------------------------------
-# Minibatches: whole env sequences, evenly spread over devices.
-
-
-def minibatch_permutation(rng: jax.Array, num_envs: int, num_minibatches: int,
-                          shuffle: bool) -> jax.Array:
-  """Assignment of envs to minibatches for one epoch, as (num_envs // M, M) int32.
-
-  Envs are grouped in blocks of M = ``num_minibatches`` consecutive indices; ``perm[k, m]`` is the
-  offset inside block k of the env that goes to minibatch m, so minibatch m is the envs
-  ``{k M + perm[k, m]}``: one env from every block. Because every device shard of the env axis
-  holds whole blocks (``num_envs`` divisible by devices x M), each minibatch is spread evenly over
-  the devices whatever their number, and the assignment does not depend on the device count.
-  ``shuffle=False`` gives the fixed strided split ``perm[k, m] = m``; otherwise each block is
-  permuted independently (fresh every epoch from ``rng``).
-  """
-  num_blocks = num_envs // num_minibatches
-  if not shuffle:
-    return jnp.broadcast_to(jnp.arange(num_minibatches, dtype=jnp.int32),
-                            (num_blocks, num_minibatches))
-  keys = jax.random.uniform(rng, (num_blocks, num_minibatches))
-  return jnp.argsort(keys, axis=1).astype(jnp.int32)
-
-
-def minibatch_env_indices(perm: jax.Array) -> jax.Array:
-  """Env indices of each minibatch, (M, num_envs // M), from :func:`minibatch_permutation`."""
-  num_blocks, m = perm.shape
-  return (jnp.arange(num_blocks)[None, :] * m + perm.T).astype(jnp.int32)
-
-
-def split_minibatches(x: jax.Array, perm: jax.Array, env_axis: int) -> jax.Array:
-  """Gathers ``x``'s env axis into minibatches: shape (..., N, ...) -> (M, ..., N // M, ...).
-
-  Minibatch m, position k holds env ``k M + perm[k, m]`` (see :func:`minibatch_permutation`). The
-  gather only moves data inside blocks, which never straddle devices.
-  """
-  num_blocks, m = perm.shape
-  x = jnp.moveaxis(x, env_axis, 0)
-  x = x.reshape((num_blocks, m) + x.shape[1:])
-  index = perm.reshape(perm.shape + (1,) * (x.ndim - 2))
-  x = jnp.take_along_axis(x, index, axis=1)
-  x = jnp.moveaxis(x, 1, 0)  # (M, N // M, ...)
-  return jnp.moveaxis(x, 1, env_axis + 1)
-
-
-def split_batch(batch: losses.Batch, perm: jax.Array) -> losses.Batch:
-  """:func:`split_minibatches` over a :class:`losses.Batch` (sequences: env axis 1, carries: 0)."""
-  seqs = batch.replace(actor_carry=None, critic_carry=None)
-  seqs = jax.tree.map(lambda x: split_minibatches(x, perm, 1), seqs)
-  carries = lambda c: jax.tree.map(lambda x: split_minibatches(x, perm, 0), c)  # noqa: E731
-  return seqs.replace(actor_carry=carries(batch.actor_carry),
-                      critic_carry=carries(batch.critic_carry))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -488,7 +441,4 @@ def _normalize(normalizer: running_statistics.RunningStatisticsState, key: str,
   return (x - normalizer.mean[key]) / normalizer.std[key]
 
 
-__all__ = [
-    "ENV_AXIS", "Rollout", "TrainState", "Trainer", "maybe_initialize_distributed",
-    "minibatch_env_indices", "minibatch_permutation", "split_batch", "split_minibatches",
-]
+__all__ = ["ENV_AXIS", "Rollout", "TrainState", "Trainer", "maybe_initialize_distributed"]

@@ -37,6 +37,9 @@ the base origin is reported as a miss (class -1, distance 6). REASAN keeps the c
 (its 90 m world usually has something behind 6 m); this only changes the TTC of a beam whose
 nearest obstacle is beyond 6 m and only when the closing speed along it exceeds 1 m/s
 (REASAN filter §4.1: ``min(3 / p, 3)`` vs 3).
+
+This module is over 400 lines on purpose: the general 3-D cast and REASAN's horizontal measure
+pattern share one family of analytic intersections (slab, disk, culling) that reads best together.
 """
 
 from __future__ import annotations
