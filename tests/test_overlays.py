@@ -295,3 +295,37 @@ def test_play_loco_onnx_at_a_wall_with_rays(gl, tmp_path):
   red = last[..., 0] > last[..., 1] + 60
   assert red.sum() > 3  # the near hits on the wall ahead and the cylinder (1.2 m away)
   assert (np.abs(last - frames[0]).max(-1) > 40).mean() > 0.01
+
+
+def test_play_overlays_of_a_filter_like_env(scene):
+  """What play draws for an env with an obstacle world and recorded rays / moving obstacles (the
+  filter env's names: ``env.world``, ``state.obs["rays"]``, ``state.info["dynamic"]``)."""
+  from reasan_jax.core.env import State  # pylint: disable=import-outside-toplevel
+
+  steps = scene.steps
+  dynamic = _stacked_dynamic(steps)
+
+  class FilterLike:
+    world = scene.world
+
+    def reset(self, rng):
+      zero = jnp.zeros(())
+      return State(data={}, obs={"actor": jnp.zeros(12), "rays": jnp.ones(180)}, reward=zero,
+                   done=zero, truncation=zero, metrics={},
+                   info={"dynamic": jax.tree.map(lambda a: jnp.asarray(a[0]), dynamic)})
+
+  env = FilterLike()
+  assert play.recordable(env) == ("rays", "dynamic")
+  assert play.recordable(scene.env) == ()  # no world: loco, nothing recorded
+  recorded = rollout_lib.RolloutResult(**{**scene.result.__dict__, "extras": {
+      "rays": np.full((steps, 180), 0.5), "dynamic": dynamic}})
+  ov = play.video_overlays(env, recorded, rays=True)
+  assert len(ov.static["kind"]) == 2 and ov.dynamic.center.shape == (steps, 3, 3)
+  np.testing.assert_allclose(ov.rays, 1.5)  # actor rays are distance / 3
+  assert ov.ray_max == 3.0
+  # A layout replaces the world; its rays are cast against it (the wall ahead at 1.3 m).
+  placed = play.video_overlays(env, recorded, layout=layout.parse_layout(WALL), rays=True)
+  np.testing.assert_allclose(placed.rays[0, 90], 1.3, atol=1e-4)
+  assert play.video_overlays(scene.env, scene.result) is None
+  with pytest.raises(play.PlayError, match="--rays needs obstacles"):
+    play.video_overlays(scene.env, scene.result, rays=True)

@@ -107,7 +107,7 @@ def _find_checkpoint(run: str | None, checkpoint: str | None, runs_dir: str | os
 def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str | None = None,
                 runs_dir: str | os.PathLike = "runs", terrain: str | None = None,
                 randomize: bool = False) -> tuple[Policy, object]:
-  """Loads a loco policy and its evaluation env; returns ``(policy, env)``.
+  """Loads a policy of a registered task and its evaluation env; returns ``(policy, env)``.
 
   Exactly one source: ``onnx``, ``checkpoint`` or ``run`` (a name under ``runs_dir`` or a folder);
   none of them = the newest run under ``runs_dir``. A checkpoint is evaluated in its training env,
@@ -136,9 +136,9 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
     from reasan_jax import registry  # pylint: disable=import-outside-toplevel
 
     if task not in registry.TASKS:
-      raise PlayError(f"play knows the tasks {', '.join(registry.list_tasks())}, but the config's "
-                      f"env.task is {task!r}; pass a run, checkpoint or ONNX policy of one of "
-                      "them.")
+      raise PlayError(f"play renders the registered tasks ({', '.join(registry.list_tasks())}) "
+                      f"only, but the config's env.task is {task!r}; pass a run, checkpoint or "
+                      "ONNX policy of one of them.")
   return policy, env_config_lib.policy_env(policy, terrain=terrain, randomize=randomize)
 
 
@@ -283,8 +283,9 @@ def run(argv: Sequence[str] | None = None) -> rollout_lib.RolloutResult:
   if args.video and args.rays and no_obstacles:
     raise PlayError("--rays needs obstacles: play a task with an obstacle world (filter) or pass "
                     "--layout PATH.")
+  extra = {"record": record} if record else {}  # loco: the same call as before
   result = rollout_lib.rollout(env, policy, commands, num_envs=args.num_envs, seed=args.seed,
-                               record=record)
+                               **extra)
   print(f"Rollout: {time.perf_counter() - t0:.1f} s (including compilation)")
   print(metrics.format_episodes(result.episodes))
   if args.video:
