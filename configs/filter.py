@@ -72,6 +72,9 @@ def env_config() -> ml_collections.ConfigDict:
   o.noise_ang_vel = 0.2
   o.noise_gravity = 0.05
   o.ray_noise = 0.05  # actor rays U(+-0.05) (training; 0 in play)
+  # Actor rays: "centre" = centre-0 rays, noisy when obs.noise (training); "gt" = noise-free min
+  # over all sensors.num_centers centres (REASAN's play env, 11 centres; REASAN filter §2.2, §10.3).
+  o.actor_rays = "centre"
 
   s = c.sensors = ml_collections.ConfigDict()  # rays (REASAN filter §2.1; reasan_jax.sensors)
   s.num_centers = 1  # ray centres: 1 (train), 11 (play)
@@ -179,6 +182,7 @@ def ppo_config() -> ml_collections.ConfigDict:
 def network_config() -> ml_collections.ConfigDict:
   """REASAN's ``ActorCriticRecurrentRay`` (REASAN filter §8.1) with our recurrent core."""
   n = ml_collections.ConfigDict()
+  n.rnn = "gru"  # our default core (as loco); "lstm" is REASAN's (§8.1)
   n.rnn_size = 256
   n.actor_hidden = (512, 256, 128)
   n.critic_hidden = (512, 256, 128)
