@@ -42,6 +42,7 @@ def env_config() -> ml_collections.ConfigDict:
   t = c.terrain_config = ml_collections.ConfigDict()
   t.seed = 0  # seeds the static world and the friction buckets
   t.num_tiles = 10  # 10 x 10 tiles of 9 m, repeated periodically (REASAN filter §6.1)
+  t.static_obstacles = True  # False: open ground (the spawn points stay; evaluation's "open")
 
   a = c.action = ml_collections.ConfigDict()  # the filter's action -> the loco command (§3)
   a.limits = (2.5, 1.5, 3.0)  # clamp of (vx, vy, wz) before the loco observation
@@ -85,6 +86,7 @@ def env_config() -> ml_collections.ConfigDict:
 
   cmd = c.commands = ml_collections.ConfigDict()  # user commands (REASAN filter §6.4)
   cmd.type_thresholds = (0.33, 0.66)
+  cmd.fixed = ()  # (vx, vy, wz): every random-command env holds this user command (evaluation)
   # Command types 0, 1, 2: component ranges U(+-range), per-component zeroing probabilities and the
   # next resample delay U(lo, hi) s; type drawn by r ~ U(0, 1) against type_thresholds.
   cmd.type_ranges = ((1.5, 1.2, 3.0), (2.5, 0.5, 0.5), (0.5, 2.0, 0.5))

@@ -110,7 +110,14 @@ class FilterEnv(Env):
       loco_policy.check_fits({"state": (45,)}, 12, role="frozen loco policy")
     self.loco_policy = loco_policy
     self.sim = go2_sim.Go2Sim.from_config(cfg, None)
-    self.world = obstacles.make_tiled_world(cfg.terrain_config.num_tiles, cfg.terrain_config.seed)
+    world = obstacles.make_tiled_world(cfg.terrain_config.num_tiles, cfg.terrain_config.seed)
+    if not cfg.terrain_config.static_obstacles:  # open ground: every static primitive invalid
+      world = world.replace(prims=world.prims.replace(valid=jnp.zeros_like(world.prims.valid)))
+    self.world = world
+    fixed = tuple(cfg.commands.fixed)
+    if fixed and len(fixed) != 3:
+      raise FilterConfigError(f"env.commands.fixed must be empty or (vx, vy, wz), got {fixed}.")
+    self._fixed = jnp.asarray(fixed, jnp.float32) if fixed else None
     self.shapes = collisions.robot_shapes(self.sim.mj_model)
     s = cfg.sensors
     self.sensor_config = pipeline.SensorConfig(
@@ -195,7 +202,7 @@ class FilterEnv(Env):
     yaw = jax.random.uniform(keys[3], (), minval=-jnp.pi, maxval=jnp.pi)
     returning = persistent["returning"]
     no_obstacle = dyn.sample_no_obstacle(keys[4], ~returning)
-    cmd = commands.reset_commands(keys[5], cfg.commands, returning, no_obstacle)
+    cmd = self._fix(commands.reset_commands(keys[5], cfg.commands, returning, no_obstacle))
     q = sim.scaled_default_pose(keys[7], cfg.reset.joint_scale)
     data = sim.spawn(jnp.concatenate([spawn, jnp.array([cfg.reset.height])]), yaw, q)
     info = {
@@ -219,6 +226,12 @@ class FilterEnv(Env):
     metrics = {f"reward/{k}": z for k in rewards.TERMS}
     metrics.update({"died": z, "time_out": z, "collision": z, "speed": z})
     return State(data=data, obs=obs, reward=z, done=z, truncation=z, metrics=metrics, info=info)
+
+  def _fix(self, cmd: commands.CommandState) -> commands.CommandState:
+    """Random-command envs hold ``env.commands.fixed`` when it is set (evaluation scenarios)."""
+    if self._fixed is None:
+      return cmd
+    return cmd.replace(command=jnp.where(cmd.returning, cmd.command, self._fixed))
 
   # ------------------------------------------------------------------ sensing
   def _sense(self, data: mjx.Data, info: dict, key: jax.Array) -> pipeline.Sensing:
@@ -254,6 +267,7 @@ class FilterEnv(Env):
     yaw = spatial.yaw_of_quat(data.qpos[3:7])
     cmd = commands.advance_commands(k_cmd, info["commands"], cfg.commands, self.dt,
                                     info["no_obstacle"], info["start_xy"], data.qpos[:2], yaw)
+    cmd = self._fix(cmd)
     info["commands"], info["command"] = cmd, cmd.command
     # 4: dynamic obstacles.
     if self._dynamic:
