@@ -42,6 +42,7 @@ def env_config() -> ml_collections.ConfigDict:
   t = c.terrain_config = ml_collections.ConfigDict()
   t.seed = 0  # seeds the static world and the friction buckets
   t.num_tiles = 10  # 10 x 10 tiles of 9 m, repeated periodically (REASAN filter §6.1)
+  t.static_obstacles = True  # False: open ground (the spawn points stay; evaluation's "open")
 
   a = c.action = ml_collections.ConfigDict()  # the filter's action -> the loco command (§3)
   a.limits = (2.5, 1.5, 3.0)  # clamp of (vx, vy, wz) before the loco observation
@@ -72,6 +73,9 @@ def env_config() -> ml_collections.ConfigDict:
   o.noise_ang_vel = 0.2
   o.noise_gravity = 0.05
   o.ray_noise = 0.05  # actor rays U(+-0.05) (training; 0 in play)
+  # Actor rays: "centre" = centre-0 rays, noisy when obs.noise (training); "gt" = noise-free min
+  # over all sensors.num_centers centres (REASAN's play env, 11 centres; REASAN filter §2.2, §10.3).
+  o.actor_rays = "centre"
 
   s = c.sensors = ml_collections.ConfigDict()  # rays (REASAN filter §2.1; reasan_jax.sensors)
   s.num_centers = 1  # ray centres: 1 (train), 11 (play)
@@ -82,6 +86,7 @@ def env_config() -> ml_collections.ConfigDict:
 
   cmd = c.commands = ml_collections.ConfigDict()  # user commands (REASAN filter §6.4)
   cmd.type_thresholds = (0.33, 0.66)
+  cmd.fixed = ()  # (vx, vy, wz): every random-command env holds this user command (evaluation)
   # Command types 0, 1, 2: component ranges U(+-range), per-component zeroing probabilities and the
   # next resample delay U(lo, hi) s; type drawn by r ~ U(0, 1) against type_thresholds.
   cmd.type_ranges = ((1.5, 1.2, 3.0), (2.5, 0.5, 0.5), (0.5, 2.0, 0.5))
@@ -179,6 +184,7 @@ def ppo_config() -> ml_collections.ConfigDict:
 def network_config() -> ml_collections.ConfigDict:
   """REASAN's ``ActorCriticRecurrentRay`` (REASAN filter §8.1) with our recurrent core."""
   n = ml_collections.ConfigDict()
+  n.rnn = "gru"  # our default core (as loco); "lstm" is REASAN's (§8.1)
   n.rnn_size = 256
   n.actor_hidden = (512, 256, 128)
   n.critic_hidden = (512, 256, 128)

@@ -7,7 +7,7 @@ Env classes and config modules are imported lazily, so listing tasks builds noth
 
 >>> from reasan_jax import registry
 >>> registry.list_tasks()
-['loco']
+['filter', 'loco']
 >>> config = registry.get_config("loco")          # the full config (env, ppo, network, run)
 >>> env = registry.make_env(config.env)           # a single-env task; batch it with core.VecEnv
 """
@@ -68,6 +68,11 @@ TASKS: dict[str, Task] = {
         name="loco", env_class="reasan_jax.tasks.loco.env:LocoEnv",
         config_module="reasan_jax.configs.loco",
         description="Go2 velocity tracking on flat or rough ground (REASAN locomotion, stages 1-2)"),
+    "filter": Task(
+        name="filter", env_class="reasan_jax.tasks.filter.env:FilterEnv",
+        config_module="reasan_jax.configs.filter",
+        description="LiDAR safety filter rewriting velocity commands for a frozen loco policy "
+                    "(REASAN filter)"),
 }
 """Every task of the package, by name."""
 

@@ -7,6 +7,13 @@ Usage::
   python -m reasan_jax.sim2sim --run flat1                     # newest checkpoint of runs/flat1
   python -m reasan_jax.sim2sim --checkpoint runs/flat1/checkpoints/400 --envs_per_command 4
 
+Safety filters (``--task filter``; :mod:`reasan_jax.eval.filter_eval`)::
+
+  python -m reasan_jax.sim2sim --task filter --onnx filter_1.onnx --loco_onnx loco_1.onnx --json out.json
+  python -m reasan_jax.sim2sim --task filter --run filter_static --episodes 64
+
+print the static / dynamic / open scenario table, filter vs bypass.
+
 Prints, per command: the mean achieved body-frame vx, vy and yaw rate wz over the last
 ``--average`` seconds (of the envs that did not fall) and the number of falls.
 
@@ -145,14 +152,84 @@ def _load(args):
   return policy, base
 
 
+def filter_main(argv: Sequence[str]) -> int:
+  """``--task filter``: the safety-filter scenario table (:mod:`reasan_jax.eval.filter_eval`).
+
+  Returns 0 ok, 1 a policy/option that cannot be used (one sentence on stderr), 2 bad usage.
+  """
+  import json  # pylint: disable=import-outside-toplevel
+
+  from reasan_jax.eval import filter_eval  # pylint: disable=import-outside-toplevel
+  from reasan_jax.policies import load as load_lib  # pylint: disable=import-outside-toplevel
+
+  p = argparse.ArgumentParser(prog=f"{PROG} --task filter", description=filter_eval.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--task", choices=("filter",), default="filter")
+  src = p.add_argument_group("filter policy (exactly one)")
+  src.add_argument("--onnx", help="exported REASAN filter policy (.onnx), e.g. filter_1.onnx")
+  src.add_argument("--run", help="run name under --runs_dir, or a run folder: newest checkpoint")
+  src.add_argument("--checkpoint", metavar="PATH", help="a run folder or checkpoints/<iteration>")
+  p.add_argument("--loco_onnx", help="frozen loco policy (.onnx or a loco run/checkpoint folder); "
+                 "default: the filter run's env.loco_policy")
+  p.add_argument("--runs_dir", default="runs")
+  p.add_argument("--episodes", type=int, default=64, help="episodes per scenario and mode")
+  p.add_argument("--scenarios", default=",".join(filter_eval.SCENARIOS),
+                 help="comma-separated subset of static,dynamic,open")
+  p.add_argument("--duration", type=float, default=20.0, help="episode length, s")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--json", metavar="PATH", help="write the records as a JSON list")
+  compile_cache.enable_compilation_cache()
+  try:
+    args = p.parse_args(argv)
+  except SystemExit as e:
+    return int(e.code or 0)
+  try:
+    sources = [x for x in (args.onnx, args.run, args.checkpoint) if x is not None]
+    if len(sources) != 1:
+      raise EvalError("Give exactly one filter policy: --onnx, --run or --checkpoint.")
+    if args.episodes < 1:
+      raise EvalError(f"--episodes must be at least 1, got {args.episodes}.")
+    scenarios = [x.strip() for x in args.scenarios.split(",") if x.strip()]
+    for x in scenarios:
+      if x not in filter_eval.SCENARIOS:
+        raise EvalError(f"Unknown scenario {x!r} in --scenarios; choose from "
+                        f"{', '.join(filter_eval.SCENARIOS)}.")
+    if args.onnx is not None:
+      policy, base = load_lib.load_onnx(args.onnx), None
+    else:
+      policy = load_lib.load_checkpoint_policy(
+          load_lib.find_checkpoint(args.run, args.checkpoint, args.runs_dir))
+      base = policy.env_config()
+    loco = args.loco_onnx or (base.get("loco_policy", "") if base is not None else "")
+    if not loco:
+      raise EvalError("Give the frozen loco policy with --loco_onnx PATH (e.g. REASAN's "
+                      "loco_1.onnx).")
+    results = filter_eval.run(policy, loco, scenarios, num_envs=args.episodes, seed=args.seed,
+                              base=base, duration=args.duration)
+  except (EvalError, PolicyError, ValueError) as e:
+    print(f"{PROG}: error: {e}", file=sys.stderr)
+    return 1
+  print(f"Filter: {policy.source}")
+  print(filter_eval.format_table(results))
+  if args.json:
+    with open(args.json, "w", encoding="utf-8") as f:
+      json.dump([r.record() for r in results], f, indent=2)
+  return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   """Command-line entry point (see the module docstring); prints the table.
 
   Returns:
     0 ok, 1 a policy/option that cannot be used (one sentence on stderr), 2 bad usage.
   """
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if "--task=filter" in argv or any(a == "--task" and b == "filter" for a, b in zip(argv, argv[1:])):
+    return filter_main(argv)
   p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--task", choices=("loco", "filter"), default="loco",
+                 help="loco (default) or filter (see --task filter --help)")
   src = p.add_argument_group("policy (exactly one)")
   src.add_argument("--onnx", help="exported REASAN loco policy (.onnx)")
   src.add_argument("--run", help="run name under --runs_dir, or a run folder: its newest "
