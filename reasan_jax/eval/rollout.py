@@ -15,7 +15,7 @@ observation patched so the policy sees the new command at once, also on an episo
 recurrent carry is zeroed where an episode starts, as in training (``reasan-rl-core.md`` §6).
 
 Recording for overlays (filter / nav videos, :mod:`reasan_jax.viz.overlays`): ``record=("rays",
-"dynamic")`` also keeps env 0's ``state.obs["rays"]`` and ``state.info["dynamic"]`` after every
+"dynamic")`` also keeps env 0's ``state.obs["rays"]`` and ``state.info["obstacles"]`` after every
 step in ``RolloutResult.extras``; with ``record=()`` (the default) the program is loco's as before.
 
 Compilation: one program per (env object, ``num_envs``, spawn, command mode, recorded names,
@@ -51,10 +51,10 @@ middle terrain row (room to walk 20 s in any direction; sim2sim)."""
 
 _FROZEN = 2**30  # info["next_resample"] value that never fires
 
-RECORDABLE = {"rays": ("obs", "rays"), "dynamic": ("info", "dynamic")}
+RECORDABLE = {"rays": ("obs", "rays"), "dynamic": ("info", "obstacles")}
 """What ``rollout(..., record=...)`` can keep of env 0 per step: name -> (state field, key).
 ``rays``: the actor rays ``state.obs["rays"]`` (180,), distance / 3 m in the filter task (REASAN
-filter §2.2); ``dynamic``: the moving obstacles ``state.info["dynamic"]`` (a
+filter §2.2); ``dynamic``: the moving obstacles ``state.info["obstacles"]`` (a
 :class:`reasan_jax.scenes.dynamic_obstacles.DynamicObstacles`, REASAN filter §6.3)."""
 
 

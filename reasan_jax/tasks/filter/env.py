@@ -227,6 +227,16 @@ class FilterEnv(Env):
     metrics.update({"died": z, "time_out": z, "collision": z, "speed": z})
     return State(data=data, obs=obs, reward=z, done=z, truncation=z, metrics=metrics, info=info)
 
+  def with_command(self, state: State, command: jax.Array) -> State:
+    """``state`` with the user command set to ``command`` (3,) and its resampling frozen (play and
+    evaluation schedules); the actor observation shows it at once (``proprio[6:9]``)."""
+    cmd = info_cmd = jnp.asarray(command, jnp.float32)
+    held = state.info["commands"].replace(command=cmd, returning=jnp.zeros((), bool),
+                                          timer=jnp.zeros(()), delay=jnp.full((), jnp.inf))
+    obs = dict(state.obs)
+    obs["proprio"] = obs["proprio"].at[6:9].set(cmd)
+    return state.replace(obs=obs, info={**state.info, "commands": held, "command": info_cmd})
+
   def _fix(self, cmd: commands.CommandState) -> commands.CommandState:
     """Random-command envs hold ``env.commands.fixed`` when it is set (evaluation scenarios)."""
     if self._fixed is None:
