@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from reasan_jax.configs import common
 from reasan_jax.robots.go2 import constants as go2
 
 
@@ -51,15 +52,7 @@ def env_config() -> ml_collections.ConfigDict:
   a.loco_hip_scale = go2.HIP_ACTION_SCALE
   a.loco_blend = go2.ACTION_BLEND
 
-  m = c.motor = ml_collections.ConfigDict()  # REASAN filter §6.5 (= loco's RandomDCMotor)
-  m.kp = go2.KP
-  m.kd = go2.KD
-  m.kp_range = go2.KP_RANGE
-  m.kd_range = go2.KD_RANGE
-  m.strength_range = go2.STRENGTH_RANGE
-  m.torque_limit = go2.TORQUE_LIMIT
-  m.velocity_limit = go2.VELOCITY_LIMIT
-  m.armature = 0.0  # as loco (docs/deviations.md)
+  c.motor = common.motor_config()  # reasan-rl-core.md §13, RandomDCMotor (Go2 figures)
 
   lo = c.loco_obs = ml_collections.ConfigDict()  # the frozen policy's 45-d observation (§1.3)
   lo.ang_vel_scale = 0.25
@@ -157,28 +150,9 @@ def env_config() -> ml_collections.ConfigDict:
 
 
 def ppo_config() -> ml_collections.ConfigDict:
-  """PPO for the filter (REASAN filter §8.2)."""
-  p = ml_collections.ConfigDict()
-  p.num_envs = 1024
-  p.unroll_length = 24
-  p.num_epochs = 10
-  p.num_minibatches = 8
-  p.learning_rate = 1e-3
-  p.schedule = "adaptive"
-  p.desired_kl = 0.005
-  p.lr_bounds = (1e-5, 1e-2)
-  p.lr_factor = 1.5
-  p.gamma = 0.99
-  p.gae_lambda = 0.95
-  p.clip_param = 0.2
-  p.value_coef = 1.0
-  p.clipped_value_loss = True
-  p.entropy_coef = 0.01
-  p.max_grad_norm = 1.0
-  p.normalize_observations = False  # REASAN: empirical normalisation forced off
-  p.normalize_advantage = "global"
-  p.shuffle_minibatches = True
-  return p
+  """PPO for the filter (REASAN filter §8.2): 1024 envs, 8 minibatches, desired KL 0.005,
+  entropy 0.01 (REASAN: empirical normalisation forced off, as everywhere)."""
+  return common.ppo_config(num_envs=1024, num_minibatches=8, desired_kl=0.005, entropy_coef=0.01)
 
 
 def network_config() -> ml_collections.ConfigDict:
@@ -198,39 +172,14 @@ def network_config() -> ml_collections.ConfigDict:
 
 def run_config() -> ml_collections.ConfigDict:
   """The training run (REASAN filter §8.2: 20000 iterations, checkpoint every 200)."""
-  t = ml_collections.ConfigDict()
-  t.seed = 42
-  t.num_iterations = 20000
-  t.iterations_per_call = 10
-  t.checkpoint_every = 200
-  t.keep_checkpoints = 3
-  t.video_every = 0
-  t.wandb = False
-  t.wandb_project = "reasan_jax"
-  t.distributed = False
-  return t
+  return common.run_config(num_iterations=20000, checkpoint_every=200)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Full config. ``arg``: ``"gpu"`` REASAN's sizes, ``"cpu"`` the small CPU sizes, default by
   ``jax.default_backend()``."""
-  c = ml_collections.ConfigDict()
-  c.name = "filter"
-  c.env = env_config()
-  c.ppo = ppo_config()
-  c.network = network_config()
-  c.run = run_config()
-  if arg == "cpu" or (arg in (None, "") and _backend_is_cpu()):
-    _scale_for_cpu(c)
-  elif arg not in (None, "", "gpu"):
-    raise ValueError(f"Unknown filter config argument {arg!r}; use 'cpu' or 'gpu'.")
-  return c
-
-
-def _backend_is_cpu() -> bool:
-  import jax
-
-  return jax.default_backend() == "cpu"
+  return common.full_config("filter", env_config(), ppo_config(), network_config(), run_config(),
+                            arg, _scale_for_cpu)
 
 
 def _scale_for_cpu(c: ml_collections.ConfigDict) -> None:

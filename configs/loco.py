@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from reasan_jax.configs import common
 from reasan_jax.robots.go2 import constants as go2
 
 
@@ -54,18 +55,7 @@ def env_config() -> ml_collections.ConfigDict:
   a.hip_scale = go2.HIP_ACTION_SCALE  # hips get a further x0.5 -> 0.125 rad
   a.blend = go2.ACTION_BLEND  # PD target uses 0.8 a_t + 0.2 a_{t-1}
 
-  m = c.motor = ml_collections.ConfigDict()  # reasan-rl-core.md §13, RandomDCMotor
-  m.kp = go2.KP  # 35 N m / rad
-  m.kd = go2.KD  # 0.5 N m s / rad
-  m.kp_range = go2.KP_RANGE  # (0.9, 1.1) multiplicative, per env and joint, sampled once
-  m.kd_range = go2.KD_RANGE
-  m.strength_range = go2.STRENGTH_RANGE
-  m.torque_limit = go2.TORQUE_LIMIT  # 23.5 N m (saturation = effort limit)
-  m.velocity_limit = go2.VELOCITY_LIMIT  # 30 rad/s
-  # Rotor armature, kg m^2, written into the model's leg dofs. REASAN's Isaac Go2 (USD from
-  # Unitree's URDF) sets none; with Menagerie's 0.01 the released policy reaches 0.80 m/s at a
-  # 1.0 m/s command in our model, with 0 it reaches 0.89 (docs/deviations.md, sim2sim).
-  m.armature = 0.0
+  c.motor = common.motor_config()  # reasan-rl-core.md §13, RandomDCMotor (Go2 figures)
 
   cmd = c.commands = ml_collections.ConfigDict()
   cmd.ranges = (2.5, 1.5, 3.0)  # |vx| m/s, |vy| m/s, |wz| rad/s
@@ -159,27 +149,7 @@ def env_config() -> ml_collections.ConfigDict:
 
 def ppo_config() -> ml_collections.ConfigDict:
   """PPO hyper-parameters (reasan-rl-core.md §2, §5-6)."""
-  p = ml_collections.ConfigDict()
-  p.num_envs = 4096
-  p.unroll_length = 24
-  p.num_epochs = 10
-  p.num_minibatches = 4
-  p.learning_rate = 1e-3
-  p.schedule = "adaptive"  # "adaptive" (KL) or "fixed"
-  p.desired_kl = 0.01
-  p.lr_bounds = (1e-5, 1e-2)
-  p.lr_factor = 1.5
-  p.gamma = 0.99
-  p.gae_lambda = 0.95
-  p.clip_param = 0.2
-  p.value_coef = 1.0
-  p.clipped_value_loss = True
-  p.entropy_coef = 0.005
-  p.max_grad_norm = 1.0
-  p.normalize_observations = False
-  p.normalize_advantage = "global"  # "global" (REASAN) or "minibatch"
-  p.shuffle_minibatches = True
-  return p
+  return common.ppo_config()
 
 
 def network_config() -> ml_collections.ConfigDict:
@@ -196,39 +166,14 @@ def network_config() -> ml_collections.ConfigDict:
 
 def run_config() -> ml_collections.ConfigDict:
   """The training run around the algorithm (iterations, checkpoints, logs)."""
-  t = ml_collections.ConfigDict()
-  t.seed = 42
-  t.num_iterations = 5000  # stage 1 (reasan-loco.md "Stages")
-  t.iterations_per_call = 10  # iterations fused with lax.scan per compiled call
-  t.checkpoint_every = 200  # iterations
-  t.keep_checkpoints = 3
-  t.video_every = 0  # iterations; 0 = off
-  t.wandb = False
-  t.wandb_project = "reasan_jax"
-  t.distributed = False  # multi-host: call jax.distributed.initialize() before building
-  return t
+  return common.run_config(num_iterations=5000, checkpoint_every=200)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Full config. ``arg``: ``"gpu"`` forces REASAN's sizes, ``"cpu"`` the small CPU sizes,
   default picks by ``jax.default_backend()``."""
-  c = ml_collections.ConfigDict()
-  c.name = "loco"
-  c.env = env_config()
-  c.ppo = ppo_config()
-  c.network = network_config()
-  c.run = run_config()
-  if arg == "cpu" or (arg in (None, "") and _backend_is_cpu()):
-    _scale_for_cpu(c)
-  elif arg not in (None, "", "gpu"):
-    raise ValueError(f"Unknown loco config argument {arg!r}; use 'cpu' or 'gpu'.")
-  return c
-
-
-def _backend_is_cpu() -> bool:
-  import jax
-
-  return jax.default_backend() == "cpu"
+  return common.full_config("loco", env_config(), ppo_config(), network_config(), run_config(),
+                            arg, _scale_for_cpu)
 
 
 def _scale_for_cpu(c: ml_collections.ConfigDict) -> None:

@@ -27,7 +27,8 @@ import ml_collections
 from mujoco import mjx
 
 from reasan_jax.core import spatial
-from reasan_jax.core.env import Env, State
+from reasan_jax.core.env import State
+from reasan_jax.tasks.common.sim_task import Go2SimTask
 from reasan_jax.policies import frozen
 from reasan_jax.policies.policy import PolicyError
 from reasan_jax.robots.go2 import motor
@@ -72,7 +73,7 @@ def load_loco_policy(path: str):
   return policy
 
 
-class FilterEnv(Env):
+class FilterEnv(Go2SimTask):
   """The Go2 safety filter (REASAN ``Unitree-Go2-Filter``).
 
   Observations: ``proprio`` (12,), ``privileged`` (6,), ``rays`` (180,), ``critic_rays`` (540,)
@@ -128,25 +129,6 @@ class FilterEnv(Env):
     self._weights = {k: float(cfg.reward_scales[k]) for k in rewards.TERMS}
     self._dynamic = bool(cfg.dynamic_obstacles.enabled)
     self._speed_range = tuple(cfg.dynamic_obstacles.speed_range)
-
-  @property
-  def mjx_model(self) -> mjx.Model:
-    """The (per-env, inside ``VecEnv``) MJX model: the sim's."""
-    return self.sim.mjx_model
-
-  @property
-  def mj_model(self):
-    """The nominal MuJoCo model (robot on flat ground; obstacles are not MuJoCo geoms)."""
-    return self.sim.mj_model
-
-  def with_model(self, fields) -> "FilterEnv":
-    """A shallow copy whose sim's model has ``fields`` replaced (see :meth:`Env.with_model`)."""
-    if not fields:
-      return self
-    clone = object.__new__(type(self))
-    clone.__dict__.update(self.__dict__)
-    clone.sim = self.sim.with_model(fields)
-    return clone
 
   @property
   def action_size(self) -> int:

@@ -19,7 +19,8 @@ import ml_collections
 from mujoco import mjx
 
 from reasan_jax.core import spatial
-from reasan_jax.core.env import Env, State
+from reasan_jax.core.env import State
+from reasan_jax.tasks.common.sim_task import Go2SimTask
 from reasan_jax.robots import go2
 from reasan_jax.robots.go2 import gait, motor
 from reasan_jax.robots.go2 import sim as go2_sim
@@ -116,7 +117,7 @@ def policy_observation(data: mjx.Data, command: jax.Array, last_action: jax.Arra
                           command[2:] * obs.cmd_ang_scale, q, qd, last_action])
 
 
-class LocoEnv(Env):
+class LocoEnv(Go2SimTask):
   """Go2 velocity tracking on flat or rough ground (REASAN ``Unitree-Go2-Locomotion``).
 
   Observations: ``state`` (45,) actor, ``privileged_state`` (88,) critic (``reasan-loco.md``).
@@ -158,25 +159,6 @@ class LocoEnv(Env):
         foot_height_target=cfg.rewards.foot_height_target,
         air_time_target=cfg.rewards.air_time_target, velocity_limit=cfg.motor.velocity_limit,
         soft_lo=sim.soft_lo, soft_hi=sim.soft_hi, default_pose=sim.default_pose)
-
-  @property
-  def mjx_model(self) -> mjx.Model:
-    """The (per-env, inside ``VecEnv``) MJX model: the sim's."""
-    return self.sim.mjx_model
-
-  @property
-  def mj_model(self):
-    """The MuJoCo model of the scene (nominal; for rendering and MuJoCo-side checks)."""
-    return self.sim.mj_model
-
-  def with_model(self, fields) -> "LocoEnv":
-    """A shallow copy whose sim's model has ``fields`` replaced (see :meth:`Env.with_model`)."""
-    if not fields:
-      return self
-    clone = object.__new__(type(self))
-    clone.__dict__.update(self.__dict__)
-    clone.sim = self.sim.with_model(fields)
-    return clone
 
   @property
   def action_size(self) -> int:
