@@ -154,12 +154,12 @@ def test_dynamic_track_and_checks():
 def test_rollout_records_env0_values_and_names_what_is_missing():
   batched = types.SimpleNamespace(
       obs={"rays": jnp.arange(2 * 180.0).reshape(2, 180)},
-      info={"dynamic": jax.tree.map(lambda a: jnp.stack([a, a + 1]),
+      info={"obstacles": jax.tree.map(lambda a: jnp.stack([a, a + 1]),
                                     jax.tree.map(lambda a: a[0], _stacked_dynamic()))})
   got = rollout_lib.recorded(batched, ("rays", "dynamic"))
   np.testing.assert_array_equal(got["rays"], np.arange(180.0))
   assert got["dynamic"].xy.shape == (3, 2)
-  with pytest.raises(EvalError, match="no info\\['dynamic'\\]"):
+  with pytest.raises(EvalError, match="no info\\['obstacles'\\]"):
     rollout_lib.recorded(types.SimpleNamespace(obs={}, info={}), ("dynamic",))
   with pytest.raises(EvalError, match="record names"):
     rollout_lib.recorded(batched, ("lidar",))
@@ -299,7 +299,7 @@ def test_play_loco_onnx_at_a_wall_with_rays(gl, tmp_path):
 
 def test_play_overlays_of_a_filter_like_env(scene):
   """What play draws for an env with an obstacle world and recorded rays / moving obstacles (the
-  filter env's names: ``env.world``, ``state.obs["rays"]``, ``state.info["dynamic"]``)."""
+  filter env's names: ``env.world``, ``state.obs["rays"]``, ``state.info["obstacles"]``)."""
   from reasan_jax.core.env import State  # pylint: disable=import-outside-toplevel
 
   steps = scene.steps
@@ -312,7 +312,7 @@ def test_play_overlays_of_a_filter_like_env(scene):
       zero = jnp.zeros(())
       return State(data={}, obs={"actor": jnp.zeros(12), "rays": jnp.ones(180)}, reward=zero,
                    done=zero, truncation=zero, metrics={},
-                   info={"dynamic": jax.tree.map(lambda a: jnp.asarray(a[0]), dynamic)})
+                   info={"obstacles": jax.tree.map(lambda a: jnp.asarray(a[0]), dynamic)})
 
   env = FilterLike()
   assert play.recordable(env) == ("rays", "dynamic")

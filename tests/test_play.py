@@ -203,7 +203,7 @@ def test_checkpoint_of_another_task(tiny_run, tmp_path):
   run_dir = _save_policy(tmp_path, "toy", policy, config)
   code, _, err = _call(play.main, ["--checkpoint", str(run_dir)])
   assert code == 1
-  assert "play renders the registered tasks (loco" in _one_sentence(err)
+  assert "play renders the registered tasks (filter, loco" in _one_sentence(err)
   assert "only, but the config's env.task is 'toy_point'" in _one_sentence(err)
 
 
