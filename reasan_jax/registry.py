@@ -7,7 +7,7 @@ Env classes and config modules are imported lazily, so listing tasks builds noth
 
 >>> from reasan_jax import registry
 >>> registry.list_tasks()
-['filter', 'loco']
+['filter', 'loco', 'nav']
 >>> config = registry.get_config("loco")          # the full config (env, ppo, network, run)
 >>> env = registry.make_env(config.env)           # a single-env task; batch it with core.VecEnv
 """
@@ -73,6 +73,11 @@ TASKS: dict[str, Task] = {
         config_module="reasan_jax.configs.filter",
         description="LiDAR safety filter rewriting velocity commands for a frozen loco policy "
                     "(REASAN filter)"),
+    "nav": Task(
+        name="nav", env_class="reasan_jax.tasks.nav.env:NavEnv",
+        config_module="reasan_jax.configs.nav",
+        description="goal reaching through grids and mazes on top of the frozen filter and loco "
+                    "policies (REASAN navigation)"),
 }
 """Every task of the package, by name."""
 

@@ -80,6 +80,13 @@ class Env(abc.ABC):
     del state
     return {}
 
+  def initial_persistent(self, rng: jax.Array, num_envs: int) -> dict[str, jax.Array] | None:
+    """First-episode :meth:`persistent` values of a whole batch (leaves (num_envs, ...)), for
+    tasks whose envs differ by their index (the nav task's grid / maze halves); ``None`` (the
+    default) lets every env's ``reset`` draw its own."""
+    del rng, num_envs
+    return None
+
   def randomize(self, rng: jax.Array) -> dict[str, jax.Array]:
     """Samples one env's domain-randomised model fields.
 

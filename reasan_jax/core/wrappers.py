@@ -151,10 +151,13 @@ class VecEnv:
       rng: PRNG key.
       persistent: optional task :meth:`Env.persistent` values for every env's first episode,
         leaves (num_envs, ...) (e.g. evaluation spawning every robot on chosen terrain cells);
-        None = the task's own first-episode values. The same ``rng`` gives the same model fields
-        and initial conditions either way.
+        None = the task's own first-episode values (:meth:`Env.initial_persistent` of the batch,
+        else each env's own). The same ``rng`` gives the same model fields and initial
+        conditions either way.
     """
     keys = jax.random.split(rng, self.num_envs)
+    if persistent is None:
+      persistent = self.env.initial_persistent(jax.random.fold_in(rng, 1), self.num_envs)
     if persistent is None:
       return jax.vmap(self._reset_one)(keys)
     return jax.vmap(self._reset_one)(keys, persistent)

@@ -19,8 +19,6 @@ of the 13 undesired bodies are analytic. For rendering: ``env.world`` (static bo
 
 from __future__ import annotations
 
-import difflib
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -28,6 +26,8 @@ from mujoco import mjx
 
 from reasan_jax.core import spatial
 from reasan_jax.core.env import State
+from reasan_jax.tasks.common import body, frozen_chain
+from reasan_jax.tasks.common.config_check import check_keys
 from reasan_jax.tasks.common.sim_task import Go2SimTask
 from reasan_jax.policies import frozen
 from reasan_jax.policies.policy import PolicyError
@@ -37,22 +37,10 @@ from reasan_jax.scenes import dynamic_obstacles as dyn
 from reasan_jax.scenes import obstacles
 from reasan_jax.sensors import collisions, features, pipeline
 from reasan_jax.tasks.filter import commands, observations, rewards
-from reasan_jax.tasks.loco.env import policy_observation
 
 
 class FilterConfigError(ValueError):
   """A filter env config that cannot work (the message names the setting and the fix)."""
-
-
-def _check_keys(given: dict, known: dict, prefix: str = "env") -> None:
-  for key, value in given.items():
-    name = f"{prefix}.{key}"
-    if key not in known:
-      near = difflib.get_close_matches(key, list(known), n=3)
-      hint = f" Did you mean {', '.join(prefix + '.' + n for n in near)}?" if near else ""
-      raise FilterConfigError(f"Unknown config key {name!r} for the filter task.{hint}")
-    if isinstance(value, dict) and isinstance(known[key], dict):
-      _check_keys(value, known[key], name)
 
 
 def load_loco_policy(path: str):
@@ -62,15 +50,10 @@ def load_loco_policy(path: str):
     FilterConfigError: no path given.
     PolicyError: the file/run cannot be loaded or does not fit (one sentence).
   """
-  from reasan_jax.policies.load import load_policy  # pylint: disable=import-outside-toplevel
-
-  if not path:
-    raise FilterConfigError(
-        "The filter task needs a frozen loco policy: pass --config.env.loco_policy=PATH (a loco "
-        "run or checkpoint folder of ours, or an ONNX file such as REASAN's loco_1.onnx).")
-  policy = load_policy(str(path))
-  policy.check_fits({"state": (45,)}, 12, role="frozen loco policy")
-  return policy
+  return frozen_chain.load_frozen(
+      path, task="filter", option="loco_policy", role="frozen loco policy",
+      inputs=frozen_chain.LOCO_INPUTS, action_size=frozen_chain.LOCO_ACTIONS,
+      example="REASAN's loco_1.onnx", error=FilterConfigError)
 
 
 class FilterEnv(Go2SimTask):
@@ -99,7 +82,8 @@ class FilterEnv(Go2SimTask):
   def __init__(self, config: ml_collections.ConfigDict, loco_policy=None):
     from reasan_jax.configs import filter as filter_config  # pylint: disable=import-outside-toplevel
 
-    _check_keys(config.to_dict(), filter_config.env_config().to_dict())
+    check_keys(config.to_dict(), filter_config.env_config().to_dict(), "filter",
+               FilterConfigError)
     cfg = self.config = config
     self.dt = cfg.sim_dt * cfg.decimation
     if cfg.obs.actor_rays not in ("centre", "gt"):
@@ -108,7 +92,8 @@ class FilterEnv(Go2SimTask):
     if loco_policy is None:
       loco_policy = load_loco_policy(cfg.loco_policy)
     else:
-      loco_policy.check_fits({"state": (45,)}, 12, role="frozen loco policy")
+      loco_policy.check_fits(frozen_chain.LOCO_INPUTS, frozen_chain.LOCO_ACTIONS,
+                             role="frozen loco policy")
     self.loco_policy = loco_policy
     self.sim = go2_sim.Go2Sim.from_config(cfg, None)
     world = obstacles.make_tiled_world(cfg.terrain_config.num_tiles, cfg.terrain_config.seed)
@@ -251,10 +236,9 @@ class FilterEnv(Go2SimTask):
     info["rng"] = rng
 
     # 1-2: the frozen loco policy on the clamped filter action (REASAN filter §1.3).
-    loco_cmd = jnp.clip(action, -self._limits, self._limits)
-    loco_obs = policy_observation(data, loco_cmd, info["loco_action"], cfg.loco_obs)
-    loco_action, info["loco_carry"] = frozen.act(self.loco_policy, {"state": loco_obs},
-                                                 info["loco_carry"])
+    loco_action, info["loco_carry"] = frozen_chain.loco_step(
+        self.loco_policy, data, action, self._limits, info["loco_action"], info["loco_carry"],
+        cfg.loco_obs)
     # 3: user commands.
     yaw = spatial.yaw_of_quat(data.qpos[3:7])
     cmd = commands.advance_commands(k_cmd, info["commands"], cfg.commands, self.dt,
@@ -278,7 +262,7 @@ class FilterEnv(Go2SimTask):
     hit_obstacle = jnp.any(sensing.contacts)
     ground = observations.ground_contacts(self.shapes, data.geom_xpos, data.geom_xmat)
     bodies = jnp.sum(sensing.contacts | ground)
-    died = (jnp.any(base_hits[-3:]) | (gravity[2] > cfg.termination.gravity_z) | (bodies > 0))
+    died = body.died(base_hits, gravity, bodies, cfg.termination.gravity_z)
     time_out = (info["step"] >= cfg.episode_length) & ~died
     terms = self._terms(cmd.command, lin[:2], ang[2], action, info["last_action"],
                         info["last_action2"], sensing.ttc, bodies)
@@ -288,11 +272,7 @@ class FilterEnv(Go2SimTask):
     info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
 
     # 8: pushes (interval events, training only).
-    d = cfg.randomization
-    push_every = max(int(round(d.push_interval / self.dt)), 1)
-    push = (info["step"] % push_every == 0) & bool(d.pushes)
-    kick = jax.random.uniform(k_push, (2,), minval=-d.push_velocity, maxval=d.push_velocity)
-    data = data.replace(qvel=data.qvel.at[:2].add(jnp.where(push, kick, 0.0)))
+    data = body.push(data, info["step"], k_push, cfg.randomization, self.dt)
     # 9: observations.
     obs = observations.observe(data, cmd.command, action, sensing, cfg.obs, k_obs)
     done = died | time_out

@@ -1,4 +1,5 @@
-"""Observation pieces of the filter task (REASAN filter §1.3, §2) and ground contacts (§5.1).
+"""Observation pieces of the filter task (REASAN filter §1.3, §2); ``base_frame`` and
+``ground_contacts`` (§5.1) are re-exported from :mod:`reasan_jax.tasks.common.body`.
 
 Groups (per env, no batch axis):
 
@@ -15,22 +16,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from mujoco import mjx
 
-from reasan_jax.core import spatial
-from reasan_jax.robots.go2 import sim as go2_sim
-from reasan_jax.sensors import collisions, pipeline
+from reasan_jax.sensors import pipeline
+from reasan_jax.tasks.common.body import base_frame, noisy_imu
+from reasan_jax.tasks.common.body import ground_contacts, lowest_points  # noqa: F401  (re-exported)
 
 OBS_SIZES = {"proprio": (12,), "privileged": (6,), "rays": (180,), "critic_rays": (540,)}
 """Per-env shapes of the filter's observation groups (REASAN filter §2: 12 + 6 + 180 + 540 = 738)."""
-
-
-def base_frame(data: mjx.Data) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-  """``(rot (3, 3) body->world, gravity (3,) body frame, lin_vel (3,) body m/s, ang_vel (3,) body
-  rad/s)`` of the base (MuJoCo's free-joint angular velocity is already in the body frame)."""
-  rot = spatial.quat_to_mat(data.qpos[3:7])
-  return rot, go2_sim.projected_gravity(rot), rot.T @ data.qvel[:3], data.qvel[3:6]
 
 
 def proprio(data: mjx.Data, command: jax.Array, last_action: jax.Array,
@@ -42,11 +35,7 @@ def proprio(data: mjx.Data, command: jax.Array, last_action: jax.Array,
     obs: ``env.obs`` (``ang_vel_scale``, ``noise``, ``noise_ang_vel``, ``noise_gravity``).
     key: PRNG key of the uniform noise.
   """
-  _, gravity, _, ang = base_frame(data)
-  level = jnp.concatenate([jnp.full(3, obs.noise_ang_vel), jnp.full(3, obs.noise_gravity)])
-  noise = jax.random.uniform(key, (6,), minval=-1.0, maxval=1.0) * level * float(obs.noise)
-  head = jnp.concatenate([ang * obs.ang_vel_scale, gravity]) + noise
-  return jnp.concatenate([head, command, last_action])
+  return jnp.concatenate([noisy_imu(data, obs, key), command, last_action])
 
 
 def privileged(data: mjx.Data) -> jax.Array:
@@ -65,33 +54,3 @@ def observe(data: mjx.Data, command: jax.Array, last_action: jax.Array, sensing:
   rays = sensing.gt_rays if obs.actor_rays == "gt" else sensing.actor_rays
   return {"proprio": proprio(data, command, last_action, obs, key),
           "privileged": privileged(data), "rays": rays, "critic_rays": sensing.critic_rays}
-
-
-def lowest_points(shapes: collisions.RobotShapes, geom_xpos: jax.Array,
-                  geom_xmat: jax.Array) -> jax.Array:
-  """(G,) lowest world z (m) of each undesired collision geom: sphere ``z - r``; capsule
-  ``z - |axis_z| h - r``; box ``z - sum_i |R_zi| half_i``."""
-  ids = shapes.geom_ids
-  pos = geom_xpos[ids]
-  mats = geom_xmat.reshape(-1, 3, 3)[ids]
-  size = jnp.asarray(shapes.size)
-  kind = np.asarray(shapes.kind)
-  rz = jnp.abs(mats[:, 2, :])  # |R_z.| (G, 3)
-  sphere = pos[:, 2] - size[:, 0]
-  capsule = pos[:, 2] - rz[:, 2] * size[:, 1] - size[:, 0]
-  box = pos[:, 2] - jnp.sum(rz * size, axis=-1)
-  return jnp.where(kind == collisions.SPHERE, sphere,
-                   jnp.where(kind == collisions.CAPSULE, capsule, box))
-
-
-def ground_contacts(shapes: collisions.RobotShapes, geom_xpos: jax.Array, geom_xmat: jax.Array,
-                    tol: float = 1e-3) -> jax.Array:
-  """(B,) bool: undesired body b reaches the flat ground z = 0 (lowest point <= ``tol`` m).
-
-  The analytic counterpart, for the ground, of :func:`reasan_jax.sensors.collisions.body_contacts`
-  (REASAN filter §5.1: contacts with the ground count as with obstacles); MJX keeps only the
-  feet-ground contacts.
-  """
-  low = lowest_points(shapes, geom_xpos, geom_xmat) <= tol
-  out = jnp.zeros((len(shapes.body_names),), bool)
-  return out.at[jnp.asarray(shapes.body)].max(low)

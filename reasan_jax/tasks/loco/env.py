@@ -10,7 +10,6 @@ original are listed in ``docs/deviations.md``.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import jax
@@ -20,6 +19,7 @@ from mujoco import mjx
 
 from reasan_jax.core import spatial
 from reasan_jax.core.env import State
+from reasan_jax.tasks.common.config_check import check_keys
 from reasan_jax.tasks.common.sim_task import Go2SimTask
 from reasan_jax.robots import go2
 from reasan_jax.robots.go2 import gait, motor
@@ -31,18 +31,6 @@ from reasan_jax.tasks.loco.rewards import total_reward  # noqa: F401  (public fr
 
 _RETIRED_KEYS = ("randomization.restitution_range",)
 """Keys of older loco configs that no longer mean anything (dropped when a run's config loads)."""
-
-
-def _check_keys(given: dict, known: dict, prefix: str = "env") -> None:
-  """Raises ValueError naming the first key of ``given`` that ``known`` does not have."""
-  for key, value in given.items():
-    name = f"{prefix}.{key}"
-    if key not in known:
-      near = difflib.get_close_matches(key, list(known), n=3)
-      hint = f" Did you mean {', '.join(prefix + '.' + n for n in near)}?" if near else ""
-      raise ValueError(f"Unknown config key {name!r} for the loco task.{hint}")
-    if isinstance(value, dict) and isinstance(known[key], dict):
-      _check_keys(value, known[key], name)
 
 
 def upgrade_config(env_config: dict) -> dict:
@@ -85,7 +73,7 @@ def resolve_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   from reasan_jax.configs import loco as loco_config  # pylint: disable=import-outside-toplevel
 
   given = upgrade_config(config.to_dict())
-  _check_keys(given, loco_config.env_config().to_dict())
+  check_keys(given, loco_config.env_config().to_dict(), "loco")
   cfg = ml_collections.ConfigDict(given)
   if cfg.stage not in (1, 2):
     raise ValueError(f"env.stage must be 1 or 2, got {cfg.stage!r}.")
