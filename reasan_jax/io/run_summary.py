@@ -19,7 +19,11 @@ FIGURES = (
     ("tracking reward per step (lin)", "rollout/reward/track_lin_vel", "step"),
     ("tracking reward per step (ang)", "rollout/reward/track_ang_vel", "step"),
     ("reward per step", "rollout/reward", "step"),
+    ("final distance to goal (m)", "episode/final_distance", "episode"),
+    ("arrival within 1 m at the end", "episode/arrived_1m", "episode"),
 )
+"""Figures of every task; a run's table shows those whose column its ``metrics.csv`` has (the
+tracking rewards are loco's and filter's, the goal figures nav's)."""
 
 
 def _mean(rows: Sequence[dict], column: str, kind: str) -> float | None:
@@ -56,7 +60,9 @@ def summarize(run_dir: str | pathlib.Path, fraction: float = 0.2) -> dict[str, t
     rows = list(csv.DictReader(f))
   n = max(1, int(round(len(rows) * fraction)))
   first, last = rows[:n], rows[-n:]
-  return {label: (_mean(first, col, kind), _mean(last, col, kind)) for label, col, kind in FIGURES}
+  columns = set(rows[0]) if rows else set()
+  return {label: (_mean(first, col, kind), _mean(last, col, kind))
+          for label, col, kind in FIGURES if col in columns or not rows}
 
 
 def format_summary(summary: dict[str, tuple], fraction: float = 0.2) -> str:

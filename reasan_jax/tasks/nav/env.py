@@ -10,7 +10,7 @@ post-physics state, dones (§3.4), rewards (§5), pushes and the observation (§
 
 Envs come in two types fixed for the run (§3.2): ``info["region"]`` :data:`~reasan_jax.scenes.nav_worlds.GRID`
 (REASAN type 1, with dynamic obstacles) or :data:`~reasan_jax.scenes.nav_worlds.MAZE` (type 3);
-``VecEnv`` puts the first ``round(grid_fraction N)`` envs in the grid (:meth:`NavEnv.initial_persistent`).
+``VecEnv`` puts the first ``floor(grid_fraction N)`` envs in the grid (:meth:`NavEnv.initial_persistent`).
 The worlds are one :class:`~reasan_jax.scenes.nav_worlds.NavWorld` closed over by the env
 (``env.world``). For rendering and evaluation: ``info["goal"]`` (2,), ``info["start_xy"]``,
 ``info["scan"]``, ``info["obstacles"]`` (dynamic obstacles on). Deviations: ``docs/deviations.md``
@@ -49,23 +49,37 @@ class NavConfigError(ValueError):
   """A nav env config that cannot work (the message names the setting and the fix)."""
 
 
-def load_frozen_policies(cfg: ml_collections.ConfigDict):
-  """``(filter, loco)`` frozen policies of ``env.filter_policy`` and ``env.loco_policy``.
+def load_filter_policy(cfg: ml_collections.ConfigDict):
+  """The frozen filter of ``env.filter_policy``: reads ``proprio`` (12,) and ``rays`` (180,),
+  outputs 3 (REASAN nav §1.4).
 
   Raises:
-    NavConfigError: one of them not given (the message says how to pass it).
-    PolicyError: one cannot be loaded or is of the wrong kind, e.g. a loco ONNX given as the
-      filter (one sentence naming which).
+    NavConfigError: not given (the message says how to pass it).
+    PolicyError: it cannot be loaded or is of the wrong kind, e.g. a loco or nav policy
+      (one sentence naming the frozen filter policy).
   """
-  filt = frozen_chain.load_frozen(
+  return frozen_chain.load_frozen(
       cfg.filter_policy, task="nav", option="filter_policy", role="frozen filter policy",
       inputs=frozen_chain.FILTER_INPUTS, action_size=frozen_chain.FILTER_ACTIONS,
       example="REASAN's filter_1.onnx", error=NavConfigError)
-  loco = frozen_chain.load_frozen(
+
+
+def load_loco_policy(cfg: ml_collections.ConfigDict):
+  """The frozen loco policy of ``env.loco_policy``: reads ``state`` (45,), outputs 12.
+
+  Raises:
+    NavConfigError: not given. PolicyError: it cannot be loaded or is of the wrong kind.
+  """
+  return frozen_chain.load_frozen(
       cfg.loco_policy, task="nav", option="loco_policy", role="frozen loco policy",
       inputs=frozen_chain.LOCO_INPUTS, action_size=frozen_chain.LOCO_ACTIONS,
       example="REASAN's loco_1.onnx", error=NavConfigError)
-  return filt, loco
+
+
+def load_frozen_policies(cfg: ml_collections.ConfigDict):
+  """``(filter, loco)`` of ``env.filter_policy`` and ``env.loco_policy`` (both required; see
+  :func:`load_filter_policy`, :func:`load_loco_policy`)."""
+  return load_filter_policy(cfg), load_loco_policy(cfg)
 
 
 class NavEnv(Go2SimTask):
@@ -104,10 +118,8 @@ class NavEnv(Go2SimTask):
                            f"{cfg.obs.actor_rays!r}.")
     if not 0.0 <= cfg.grid_fraction <= 1.0:
       raise NavConfigError(f"env.grid_fraction must be in [0, 1], got {cfg.grid_fraction}.")
-    if filter_policy is None or loco_policy is None:
-      loaded = load_frozen_policies(cfg)
-      filter_policy = filter_policy or loaded[0]
-      loco_policy = loco_policy or loaded[1]
+    filter_policy = filter_policy if filter_policy is not None else load_filter_policy(cfg)
+    loco_policy = loco_policy if loco_policy is not None else load_loco_policy(cfg)
     filter_policy.check_fits(frozen_chain.FILTER_INPUTS, frozen_chain.FILTER_ACTIONS,
                              role="frozen filter policy")
     loco_policy.check_fits(frozen_chain.LOCO_INPUTS, frozen_chain.LOCO_ACTIONS,
@@ -172,9 +184,9 @@ class NavEnv(Go2SimTask):
             "obstacle_shape": dyn.init_shapes(keys[4], NUM_OBSTACLES)}
 
   def initial_persistent(self, rng: jax.Array, num_envs: int) -> dict[str, jax.Array]:
-    """First-episode values of a batch (leaves (num_envs, ...)): envs ``[0, round(f N))`` in the
+    """First-episode values of a batch (leaves (num_envs, ...)): envs ``[0, floor(f N))`` in the
     grid, the rest in the maze, ``f`` = ``env.grid_fraction`` (REASAN nav §3.2: f = 1/2)."""
-    n_grid = int(round(self.config.grid_fraction * num_envs))
+    n_grid = int(self.config.grid_fraction * num_envs)
     region = jnp.where(jnp.arange(num_envs) < n_grid, nav_worlds.GRID, nav_worlds.MAZE)
     return jax.vmap(self.first_persistent)(jax.random.split(rng, num_envs), region)
 
@@ -334,4 +346,5 @@ within 0.5 / 1 / 2 m at the end, whether and when (s; the 15 s horizon if never)
 came within 1 m, and the path length (m) (issue 14 item 4, beyond REASAN)."""
 
 
-__all__ = ["NavEnv", "NavConfigError", "PolicyError", "load_frozen_policies", "NUM_OBSTACLES"]
+__all__ = ["NavEnv", "NavConfigError", "PolicyError", "load_filter_policy", "load_loco_policy",
+           "load_frozen_policies", "NUM_OBSTACLES"]
