@@ -3,7 +3,8 @@
 Run from the repository root:
 
   python benchmarks/nav_world_cull.py                          # seeds 0-3, both wall drawings
-  python benchmarks/nav_world_cull.py --seeds 0 --points 64 --batch 8 --steps 1   # a quick check
+  python benchmarks/nav_world_cull.py --seeds 0 --points 64 --batch 8 --steps 1 --repeats 1 \
+    --grid-blocks 4 --maze-cells 8 --pairs 20                  # a quick check (small worlds)
 
 For each seed and for the maze's walls drawn twice (REASAN nav §4.4) and once, builds the full-size
 worlds of ``reasan_jax.scenes.nav_worlds`` and, at the spawn and goal points plus ``--points``
@@ -98,12 +99,16 @@ def main(argv=None) -> dict:
   p.add_argument("--batch", type=int, default=64)
   p.add_argument("--steps", type=int, default=5)
   p.add_argument("--repeats", type=int, default=2)
+  p.add_argument("--grid-blocks", type=int, default=nav_worlds.GRID_BLOCKS)
+  p.add_argument("--maze-cells", type=int, default=nav_worlds.MAZE_CELLS)
+  p.add_argument("--pairs", type=int, default=nav_worlds.NUM_PAIRS)
   p.add_argument("--out", default=None)
   args = p.parse_args(argv)
   rows = []
   for double in (True, False):
     for seed in args.seeds:
-      world = nav_worlds.make_nav_world(seed, double_maze_walls=double)
+      world = nav_worlds.make_nav_world(seed, args.pairs, args.grid_blocks,
+                                        maze_cells=args.maze_cells, double_maze_walls=double)
       pts = _points(world, np.random.default_rng(seed), args.points)
       prims = world.static.prims
       stencil = obstacles._stencil(world.static.window,  # pylint: disable=protected-access

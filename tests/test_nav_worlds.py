@@ -228,6 +228,15 @@ def test_cull_and_window_are_exact_in_both_regions(full, num_centers):
   for r in (nav_worlds.GRID, nav_worlds.MAZE):
     org, size = np.asarray(full.host.origin[r]), int(full.shape[r, 0]) * full.host.cell[r]
     pts += [org + rng.uniform(0, size, (24, 2)), np.asarray(full.spawn[r][:8])]
+  # Dead-end corners of the maze, 0.25 m from two walls: the most pillars close to the robot.
+  walls, cell = full.host.walls[nav_worlds.MAZE], full.host.cell[nav_worlds.MAZE]
+  iy, ix = np.nonzero(np.vectorize(lambda m: bin(int(m)).count("1") == 3)(walls))
+  pick = rng.choice(len(ix), 8, replace=False)
+  for x, y in zip(ix[pick], iy[pick]):
+    m = int(walls[y, x])
+    sx, sy = (1 if m & maze.RIGHT else -1), (1 if m & maze.TOP else -1)
+    c = np.asarray(full.host.origin[nav_worlds.MAZE]) + (np.array([x, y]) + 0.5) * cell
+    pts.append((c + np.array([sx, sy]) * (cell / 2 - 0.25))[None])
   pts = np.concatenate(pts).astype(np.float32)
 
   def one(p):

@@ -230,3 +230,10 @@ def follow_guide(codes: np.ndarray, start: tuple[int, int], max_steps: int) -> i
     if not (0 <= ix < codes.shape[1] and 0 <= iy < codes.shape[0]):
       return None
   return None
+
+
+def path_length(walls: np.ndarray, a: tuple[int, int], b: tuple[int, int], cell: float) -> float:
+  """Shortest path length in m between the centres of cells ``a`` and ``b`` (``(ix, iy)``):
+  plain BFS hops x ``cell`` (REASAN nav §4.4); ``inf`` when unreachable."""
+  hops = bfs_hops(walls, a)[b[1], b[0]]
+  return float(hops) * cell if hops >= 0 else float("inf")

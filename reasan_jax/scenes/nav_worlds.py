@@ -21,7 +21,7 @@ mesh): the grid is centred at :data:`GRID_CENTER` = (-40, 0) m and the maze at
 :data:`MAZE_CENTER` = (40, 0) m, 17.5 m apart at full size, more than the 6.45 m sensing range.
 The guide field is stored in these world coordinates (no (x + 50, y + 150) query shift).
 
-All pillars of both regions (~38 k boxes at full size with doubled maze walls) form ONE
+All pillars of both regions (~44 k boxes at full size with doubled maze walls, ~26 k without) form ONE
 non-periodic :func:`reasan_jax.scenes.obstacles.binned_world`, so
 :func:`reasan_jax.scenes.obstacles.nearby_static` and :func:`reasan_jax.sensors.pipeline.sense`
 work unchanged. See :func:`nav_sensor_config` for the cull sizes.
@@ -312,13 +312,16 @@ NAV_NUM_STATIC = 1024
 NAV_NUM_STATIC_MULTI = 1152
 NAV_NUM_NEAR = 64
 NAV_WINDOW = 9
-"""Cull sizes for the nav worlds, measured at seed 0 (``benchmarks/nav_world_cull.py``; checked by
-``tests/test_nav_worlds.py``). Pillars within reach of a free point of the full-size worlds: grid
-mean 268 / max 354 within 6 m, mean 303 / max 391 within 6.45 m; maze (walls drawn twice) mean
-748 / max 900 within 6 m, mean 890 / max 1036 within 6.45 m (single-drawn walls: max 460 /
-540); within 3 m at most 125 (grid) / 283 (maze). So 1024 pillars are kept with 1 ray centre
-(cull radius 6 m) and 1152 with 3, 5 or 11 centres (6.3-6.45 m); the nearest 64 are cast on all
-azimuths and the rest on 9 (no window overflow at 256 test points)."""
+"""Cull sizes for the nav worlds (``benchmarks/nav_world_cull.py``, seeds 0-3, per region its 2000
+spawn and goal points and 2000 uniform points; checked by ``tests/test_nav_worlds.py``). Pillars
+whose lower bound is within reach of a point of the full-size worlds: grid mean 266 / max 363
+within 6 m, mean 302 / max 401 within 6.45 m; maze with REASAN's doubled walls mean 750 / max 916
+within 6 m, mean 895 / max 1051 within 6.45 m; within 3 m at most 133 (grid) / 283 (maze). So
+1024 pillars are kept with 1 ray centre (cull radius 6 m) and 1152 with 3, 5 or 11 centres
+(6.3-6.45 m). With ``double_maze_walls=False`` the maze has at most 470 / 540, so
+``nav_sensor_config(num_static=512)`` (1 centre) or 640 (more) suffice. The nearest 64 pillars
+are cast on all azimuths and the rest on 9 (no window overflow at random points nor at dead-end
+corners 0.25 m from two walls)."""
 
 
 def nav_sensor_config(**overrides) -> pipeline.SensorConfig:
