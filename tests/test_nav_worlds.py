@@ -116,7 +116,13 @@ def test_maze_pairs_obey_distance_and_path_rules(full):
       continue
     assert 5.0 <= straight < 7.0
     assert 5.0 <= hops[s[1], s[0]] * 1.75 <= 15.0
+    assert maze.path_length(walls, tuple(s), tuple(g), 1.75) == hops[s[1], s[0]] * 1.75
   assert fallback < 10
+  # The stored guide codes of the full-size maze lead every spawn to its goal on a shortest path.
+  codes = np.asarray(full.guide[nav_worlds.MAZE])
+  for k in range(0, 1000, 37):
+    s, g = tuple(spawn[k].tolist()), tuple(goal[k].tolist())
+    assert maze.follow_guide(codes[k, :40, :40], s, 1600) == maze.bfs_hops(walls, g)[s[1], s[0]]
 
 
 def test_guide_field_follows_a_shortest_path(small):
