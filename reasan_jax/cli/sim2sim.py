@@ -14,6 +14,13 @@ Safety filters (``--task filter``; :mod:`reasan_jax.eval.filter_eval`)::
 
 print the static / dynamic / open scenario table, filter vs bypass.
 
+Navigation policies (``--task nav``; :mod:`reasan_jax.cli.sim2sim_nav`, :mod:`reasan_jax.eval.nav_eval`)::
+
+  python -m reasan_jax.sim2sim --task nav --onnx nav_1.onnx --filter_onnx filter_1.onnx \\
+      --loco_onnx loco_1.onnx --json nav.json
+
+print the grid / grid_dynamic / maze table, with and without the filter.
+
 Prints, per command: the mean achieved body-frame vx, vy and yaw rate wz over the last
 ``--average`` seconds (of the envs that did not fall) and the number of falls.
 
@@ -226,10 +233,14 @@ def main(argv: Sequence[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   if "--task=filter" in argv or any(a == "--task" and b == "filter" for a, b in zip(argv, argv[1:])):
     return filter_main(argv)
+  if "--task=nav" in argv or any(a == "--task" and b == "nav" for a, b in zip(argv, argv[1:])):
+    from reasan_jax.cli import sim2sim_nav  # pylint: disable=import-outside-toplevel
+
+    return sim2sim_nav.main(argv)
   p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--task", choices=("loco", "filter"), default="loco",
-                 help="loco (default) or filter (see --task filter --help)")
+  p.add_argument("--task", choices=("loco", "filter", "nav"), default="loco",
+                 help="loco (default), filter or nav (see --task filter --help, --task nav --help)")
   src = p.add_argument_group("policy (exactly one)")
   src.add_argument("--onnx", help="exported REASAN loco policy (.onnx)")
   src.add_argument("--run", help="run name under --runs_dir, or a run folder: its newest "
