@@ -17,6 +17,7 @@ import json
 import sys
 from typing import Sequence
 
+from reasan_jax.cli import sim2sim
 from reasan_jax.eval import EvalError
 from reasan_jax.io import compile_cache
 from reasan_jax.policies.policy import PolicyError
@@ -30,15 +31,11 @@ def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog=PROG, description=nav_eval.__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--task", choices=("nav",), default="nav")
-  src = p.add_argument_group("nav policy (exactly one)")
-  src.add_argument("--onnx", help="exported REASAN nav policy (.onnx), e.g. nav_1.onnx")
-  src.add_argument("--run", help="run name under --runs_dir, or a run folder: newest checkpoint")
-  src.add_argument("--checkpoint", metavar="PATH", help="a run folder or checkpoints/<iteration>")
+  sim2sim.add_policy_sources(p, "nav", "nav_1.onnx")
   p.add_argument("--filter_onnx", help="frozen filter (.onnx or a filter run/checkpoint folder); "
                  "default: the nav run's env.filter_policy")
   p.add_argument("--loco_onnx", help="frozen loco policy (.onnx or a loco run/checkpoint folder); "
                  "default: the nav run's env.loco_policy")
-  p.add_argument("--runs_dir", default="runs")
   p.add_argument("--episodes", type=int, default=32, help="episodes per layout and mode")
   p.add_argument("--layouts", default=",".join(nav_eval.LAYOUTS),
                  help="comma-separated subset of grid,grid_dynamic,maze")
@@ -67,7 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
   """Entry point. Returns 0 ok, 1 a policy/option that cannot be used (one sentence on stderr),
   2 bad usage."""
   from reasan_jax.eval import nav_eval  # pylint: disable=import-outside-toplevel
-  from reasan_jax.policies import load as load_lib  # pylint: disable=import-outside-toplevel
 
   p = _parser()
   compile_cache.enable_compilation_cache()
@@ -76,19 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   except SystemExit as e:
     return int(e.code or 0)
   try:
-    sources = [x for x in (args.onnx, args.run, args.checkpoint) if x is not None]
-    if len(sources) != 1:
-      raise EvalError("Give exactly one nav policy: --onnx, --run or --checkpoint.")
+    policy, base = sim2sim.load_source(args, "nav")
     if args.episodes < 1:
       raise EvalError(f"--episodes must be at least 1, got {args.episodes}.")
     layouts = _subset(args.layouts, nav_eval.LAYOUTS, "--layouts")
     modes = _subset(args.modes, nav_eval.MODES, "--modes")
-    if args.onnx is not None:
-      policy, base = load_lib.load_onnx(args.onnx), None
-    else:
-      policy = load_lib.load_checkpoint_policy(
-          load_lib.find_checkpoint(args.run, args.checkpoint, args.runs_dir))
-      base = policy.env_config()
     if base is not None and base.get("task") != "nav":
       raise EvalError(f"{policy.source} was trained for task {base.get('task')!r}, not nav; pass "
                       "a nav policy such as nav_1.onnx.")

@@ -12,11 +12,13 @@ pushes and domain randomisation off, REASAN nav §9.2), all in worlds generated 
 
 Each env runs one episode of REASAN's 15 s horizon; after it ends the env is ignored. Modes:
 ``filter`` (nav -> frozen filter -> frozen loco, REASAN's stack) and ``no_filter`` (the nav
-command goes straight to the loco policy, :func:`reasan_jax.tasks.common.frozen_chain.passthrough_filter`).
-Per layout and mode: arrival within 0.5 / 1 / 2 m of the goal at the episode's end (however it
-ended), success (the time-out reached within 1 m: no collision, no fall), the collision rate (episodes ended by an undesired body touching a pillar or obstacle), the fall rate
-(other terminations), the mean time of the first arrival within 1 m over the episodes that got
-there, the mean final distance and path length.
+command goes straight to the loco policy,
+:func:`reasan_jax.tasks.common.frozen_chain.passthrough_filter`). Per layout and mode: arrival
+within 0.5 / 1 / 2 m of the goal at the episode's end (however it ended), success (the time-out
+reached within 1 m: no collision, no fall), the collision rate (episodes ended by an undesired
+body touching a pillar or obstacle), the fall rate (other terminations), the mean time of the
+first arrival within 1 m over the episodes that got there, the mean final distance and path
+length.
 """
 
 from __future__ import annotations
