@@ -8,7 +8,6 @@ frozen policies (no ONNX needed); one single-env reset/step is compiled and shar
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import jax
@@ -354,44 +353,3 @@ def test_train_cli_two_iterations(tmp_path, monkeypatch):
               "env/terrain_level", "env/active_obstacles"):
     assert col in header, col
   assert any((run / "checkpoints").iterdir())
-
-
-# ------------------------------------------------------------------ sim2sim --task nav
-@needs_shared
-@pytest.mark.parametrize("nav,filt,loco,words", [
-    (LOCO, FILTER, LOCO, "nav policy"), (NAV, LOCO, LOCO, "frozen filter policy"),
-    (NAV, FILTER, NAV, "frozen loco policy")])
-def test_sim2sim_nav_refuses_wrong_kinds(capsys, nav, filt, loco, words):
-  from reasan_jax.cli import sim2sim
-  rc = sim2sim.main(["--task", "nav", "--onnx", str(nav), "--filter_onnx", str(filt),
-                     "--loco_onnx", str(loco), "--episodes", "1", "--small_worlds"])
-  err = capsys.readouterr().err.strip()
-  assert rc == 1 and len(err.splitlines()) == 1 and words in err, err
-
-
-def test_sim2sim_nav_needs_the_frozen_policies(capsys, tmp_path):
-  from reasan_jax.cli import sim2sim
-  rc = sim2sim.main(["--task", "nav", "--onnx", str(tmp_path / "missing.onnx")])
-  err = capsys.readouterr().err.strip()
-  assert rc == 1 and len(err.splitlines()) == 1, err
-  rc = sim2sim.main(["--task", "nav", "--layouts", "grid,forest", "--onnx", "x.onnx"])
-  err = capsys.readouterr().err.strip()
-  assert rc == 1 and "forest" in err and len(err.splitlines()) == 1, err
-
-
-@needs_shared
-def test_small_sim2sim_reasan_nav_reaches_goals(tmp_path, capsys):
-  """REASAN's nav_1 + filter_1 + loco_1 in the small held-out grid (4 episodes, fixed seeds)."""
-  from reasan_jax.cli import sim2sim
-  out = tmp_path / "nav.json"
-  rc = sim2sim.main(["--task", "nav", "--onnx", str(NAV), "--filter_onnx", str(FILTER),
-                     "--loco_onnx", str(LOCO), "--episodes", "4", "--small_worlds",
-                     "--layouts", "grid", "--modes", "filter", "--json", str(out)])
-  print(capsys.readouterr().out)
-  assert rc == 0
-  (rec,) = json.loads(out.read_text())
-  for key in ("layout", "mode", "episodes", "arrival_rate_1m", "collision_rate",
-              "mean_time_to_goal_s"):
-    assert key in rec
-  assert (rec["layout"], rec["mode"], rec["episodes"]) == ("grid", "filter", 4)
-  assert rec["arrival_rate_1m"] >= 0.25 and rec["collision_rate"] <= 0.5

@@ -72,11 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   except SystemExit as e:
     return int(e.code or 0)
   try:
+    policy, base = sim2sim.load_source(args, "nav")
     if args.episodes < 1:
       raise EvalError(f"--episodes must be at least 1, got {args.episodes}.")
     layouts = _subset(args.layouts, nav_eval.LAYOUTS, "--layouts")
     modes = _subset(args.modes, nav_eval.MODES, "--modes")
-    policy, base = sim2sim.load_source(args, "nav")
     if base is not None and base.get("task") != "nav":
       raise EvalError(f"{policy.source} was trained for task {base.get('task')!r}, not nav; pass "
                       "a nav policy such as nav_1.onnx.")
