@@ -146,6 +146,14 @@ def test_batches_hold_whole_episodes_and_cover_every_frame():
           for k in (0, 1)]
   for s in seen:
     np.testing.assert_array_equal(s, np.arange(7))
+  frames = list(dl.epoch_batches(data, jax.random.key(0), 3, 3, 3, batching="frames"))
+  assert [b.num_frames for b in frames] == [3, 3, 1]
+  np.testing.assert_array_equal(np.sort(np.concatenate([b.frame[b.mask] for b in frames])), np.arange(7))
+  for b in frames:                                                         # windows of their own episode
+    for f, hist in zip(b.frame[b.mask], b.history[b.mask]):
+      np.testing.assert_array_equal(hist, np.maximum(np.arange(f - 2, f + 1), 0 if f < 3 else 3))
+  capped = list(dl.epoch_batches(data, None, 2, 3, 2, batching="frames", max_frames=3))
+  assert [b.frame.tolist() for b in capped] == [[0, 1], [2, 3]]
 
 
 def test_grid_min_baseline_and_metrics():
@@ -171,7 +179,7 @@ def files(tmp_path_factory):
 def _small_config(train_path, val_path):
   c = tr.default_config(True)
   c.data, c.val = str(train_path), str(val_path)
-  c.history_frames, c.batch_size, c.num_epochs = 2, 8, 3
+  c.history_frames, c.batch_size, c.num_epochs, c.epoch_frames, c.val_frames = 2, 8, 3, 16, 8
   return c
 
 
@@ -193,7 +201,7 @@ def test_resume_is_exact(files, tmp_path):
 def test_cli_trains_resumes_evaluates_and_refuses_other_history(files, tmp_path, capsys):
   runs = tmp_path / "runs"
   base = ["--data", str(files[0]), "--val", str(files[1]), "--runs_dir", str(runs), "--no_progress",
-          "--history_frames", "2", "--batch_size", "8", "--profile", "cpu"]
+          "--history_frames", "2", "--batch_size", "8", "--profile", "cpu", "--batching", "episodes"]
   assert cli.main(base + ["--run_name", "r", "--num_epochs", "2"]) == 0
   run = runs / "r"
   assert (run / "checkpoints" / "2").is_dir() and list((run / "best" / "checkpoints").iterdir())

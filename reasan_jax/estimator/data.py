@@ -9,9 +9,14 @@ copies of the episode's first IMU reading (§8.5).
 first-frame copies. We follow the trainer by default (``imu_padding="first"``) so that models trained here
 match REASAN-trained ones; ``"zeros"`` reproduces the env's padding (docs/deviations.md, "Ray estimator").
 
-One compiled step for every batch: a batch is a set of index arrays padded to one length P per dataset,
-``P = batch_size + longest episode − 1`` rounded up to a multiple of 8 (the most a batch can hold: it closes
-at the first episode that reaches ``batch_size``), with a (P,) sample mask. Padding samples are left out of
+The CPU default batches single shuffled frames instead (``batching="frames"``): each frame keeps the
+window of its own episode, so only the grouping differs, and a short run gets many more optimiser steps
+than whole episodes of hundreds of frames would give.
+
+One compiled step for every batch: a batch is a set of index arrays padded to one length P per dataset
+(whole episodes: ``P = batch_size + longest episode − 1`` rounded up to a multiple of 8, the most a batch
+can hold since it closes at the first episode that reaches ``batch_size``; frames: ``P = batch_size``),
+with a (P,) sample mask. Padding samples are left out of
 the loss and of the BatchNorm statistics (``sample_mask``), so results equal REASAN's variable-size batches.
 The frames themselves stay on the device once (:class:`DeviceData`); the windows are gathered inside the
 jitted step (:func:`windows`), so only small index arrays cross to the device per batch.
@@ -30,6 +35,7 @@ from reasan_jax.io.ray_dataset import RayDataset
 
 GRID_SCALE = 3.0   # grids in metres / 3 -> [0, 1] (§8.5)
 ImuPadding = Literal["first", "zeros"]
+Batching = Literal["episodes", "frames"]
 
 
 class EstimatorDataError(ValueError):
@@ -95,20 +101,12 @@ def plan_batches(lengths: np.ndarray, order: np.ndarray, batch_size: int) -> lis
   return batches
 
 
-def make_batch(boundaries: np.ndarray, episodes: np.ndarray, history_frames: int, size: int) -> Batch:
-  """The padded :class:`Batch` of whole episodes ``episodes``, every frame expanded into an H-window.
+def episode_starts(boundaries: np.ndarray) -> np.ndarray:
+  """(F,) int64 first frame of each frame's episode, from (E, 2) inclusive boundaries."""
+  return np.repeat(boundaries[:, 0], boundaries[:, 1] - boundaries[:, 0] + 1)
 
-  Args:
-    boundaries: (E, 2) inclusive [start, end] frame indices of the dataset's episodes.
-    episodes: (n,) indices into ``boundaries``, in batch order.
-    history_frames: H.
-    size: P, the padded batch length (>= the episodes' total frames).
 
-  Raises:
-    EstimatorDataError: the episodes hold more than ``size`` frames.
-  """
-  starts = np.concatenate([np.full(e - s + 1, s, np.int64) for s, e in boundaries[episodes]])
-  frames = np.concatenate([np.arange(s, e + 1, dtype=np.int64) for s, e in boundaries[episodes]])
+def _batch(frames: np.ndarray, starts: np.ndarray, history_frames: int, size: int) -> Batch:
   n = frames.shape[0]
   if n > size:
     raise EstimatorDataError(f"a batch of {n} frames does not fit the padded size {size}; "
@@ -124,26 +122,62 @@ def make_batch(boundaries: np.ndarray, episodes: np.ndarray, history_frames: int
                mask=np.pad(np.ones(n, bool), (0, pad)))
 
 
-def epoch_batches(data: RayDataset, key: jax.Array | None, batch_size: int, history_frames: int,
-                  size: int) -> Iterator[Batch]:
-  """The batches of one epoch: episodes shuffled with ``key`` (None = file order, e.g. validation).
+def make_batch(boundaries: np.ndarray, episodes: np.ndarray, history_frames: int, size: int) -> Batch:
+  """The padded :class:`Batch` of whole episodes ``episodes``, every frame expanded into an H-window.
+
+  Args:
+    boundaries: (E, 2) inclusive [start, end] frame indices of the dataset's episodes.
+    episodes: (n,) indices into ``boundaries``, in batch order.
+    history_frames: H.
+    size: P, the padded batch length (>= the episodes' total frames).
 
   Raises:
-    EstimatorDataError: batch_size < 1 or history_frames < 1.
+    EstimatorDataError: the episodes hold more than ``size`` frames.
+  """
+  starts = np.concatenate([np.full(e - s + 1, s, np.int64) for s, e in boundaries[episodes]])
+  frames = np.concatenate([np.arange(s, e + 1, dtype=np.int64) for s, e in boundaries[episodes]])
+  return _batch(frames, starts, history_frames, size)
+
+
+def batch_length(data: RayDataset, batch_size: int, batching: Batching = "episodes") -> int:
+  """P for ``data``: :func:`padded_size` for whole-episode batches, ``batch_size`` for frame batches."""
+  return padded_size(data.episode_lengths, batch_size) if batching == "episodes" else int(batch_size)
+
+
+def epoch_batches(data: RayDataset, key: jax.Array | None, batch_size: int, history_frames: int,
+                  size: int, batching: Batching = "episodes", max_frames: int = 0) -> Iterator[Batch]:
+  """The batches of one epoch, shuffled with ``key`` (None = file order, e.g. validation).
+
+  ``batching="episodes"`` is REASAN's (whole episodes until >= batch_size frames, §8.5);
+  ``"frames"`` shuffles single frames into batches of exactly batch_size (the last one padded) — each
+  frame's window still starts at its own episode, so the windows are the same, only their grouping differs.
+  ``max_frames`` > 0 ends the epoch after the batch that reaches that many frames (0 = every frame).
+
+  Raises:
+    EstimatorDataError: batch_size < 1, history_frames < 1 or an unknown batching.
   """
   if batch_size < 1 or history_frames < 1:
     raise EstimatorDataError(f"batch_size and history_frames must be at least 1, got {batch_size} and "
                              f"{history_frames}.")
-  lengths = data.episode_lengths
-  order = np.arange(data.num_episodes) if key is None else \
-      np.asarray(jax.random.permutation(key, data.num_episodes))
-  for episodes in plan_batches(lengths, order, batch_size):
-    yield make_batch(data.episode_boundaries, episodes, history_frames, size)
-
-
-def count_batches(data: RayDataset, batch_size: int) -> int:
-  """Batches per epoch (the same for every episode order only approximately; exact for file order)."""
-  return len(plan_batches(data.episode_lengths, np.arange(data.num_episodes), batch_size))
+  if batching not in ("episodes", "frames"):
+    raise EstimatorDataError(f"batching must be 'episodes' (REASAN) or 'frames', got {batching!r}.")
+  done = 0
+  if batching == "episodes":
+    order = np.arange(data.num_episodes) if key is None else \
+        np.asarray(jax.random.permutation(key, data.num_episodes))
+    groups = (make_batch(data.episode_boundaries, eps, history_frames, size)
+              for eps in plan_batches(data.episode_lengths, order, batch_size))
+  else:
+    starts = episode_starts(data.episode_boundaries)
+    order = np.arange(data.num_frames) if key is None else \
+        np.asarray(jax.random.permutation(key, data.num_frames))
+    groups = (_batch(order[i:i + batch_size], starts[order[i:i + batch_size]], history_frames, size)
+              for i in range(0, data.num_frames, batch_size))
+  for batch in groups:
+    yield batch
+    done += batch.num_frames
+    if 0 < max_frames <= done:
+      return
 
 
 def windows(data: DeviceData, batch: Batch, imu_padding: ImuPadding = "first"

@@ -55,9 +55,9 @@ def estimator_rays(state: EstimatorState, config, data: RayDataset) -> np.ndarra
   """(F, 180) eval-mode predictions for every frame of ``data``, in file order (windows as in training)."""
   _, eval_step = make_steps(config)
   device = data_lib.DeviceData.from_dataset(data)
-  size = data_lib.padded_size(data.episode_lengths, config.batch_size)
+  size = data_lib.batch_length(data, config.batch_size, config.batching)
   out = np.zeros((data.num_frames, 180), np.float32)
-  for batch in data_lib.epoch_batches(data, None, config.batch_size, config.history_frames, size):
+  for batch in data_lib.epoch_batches(data, None, config.batch_size, config.history_frames, size, config.batching):
     pred, _ = eval_step(state.params, state.batch_stats, device, batch)
     n = batch.num_frames
     out[batch.frame[:n]] = np.asarray(jax.device_get(pred))[:n]

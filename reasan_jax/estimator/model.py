@@ -5,7 +5,8 @@ normalised clearance rays. Layout conventions: flax convolutions are channels-la
 (180 azimuth, 30 elevation channels) internally; the public inputs keep REASAN's (B, H, 30, 180) order.
 
 Initialisation follows PyTorch's defaults so training from scratch behaves like REASAN's: Linear / Conv
-weights and biases U(±1/sqrt(fan_in)), attention input projections Xavier-uniform with zero biases,
+weights and biases U(±1/sqrt(fan_in)), attention input projections Xavier-uniform over torch's stacked
+(3d, d) in_proj matrix with zero biases,
 LayerNorm / BatchNorm scale 1 and bias 0, the two learnable encodings N(0, 1) (§8.3 items 3-4).
 BatchNorm uses PyTorch's momentum 0.1 (flax momentum 0.9) and eps 1e-5.
 
@@ -83,10 +84,15 @@ class EncoderLayer(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    # torch: one Xavier-uniform (3d, d) in_proj matrix (bound sqrt(6 / 4d)), zero biases, out_proj a
+    # default Linear with zero bias; attention dropout independent per weight (no broadcast).
+    qkv_bound = math.sqrt(6.0 / (4 * self.d_model))
     attn = nn.MultiHeadDotProductAttention(
         num_heads=self.heads, qkv_features=self.d_model, out_features=self.d_model, dropout_rate=_DROPOUT,
-        deterministic=not train, kernel_init=nn.initializers.xavier_uniform(),
-        bias_init=nn.initializers.zeros)
+        broadcast_dropout=False, deterministic=not train,
+        kernel_init=lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -qkv_bound, qkv_bound),
+        bias_init=nn.initializers.zeros, out_kernel_init=_torch_uniform(self.d_model),
+        out_bias_init=nn.initializers.zeros)
     drop = lambda v: nn.Dropout(_DROPOUT, deterministic=not train)(v)
     x = nn.LayerNorm(epsilon=1e-5)(x + drop(attn(x, x)))
     h = dense(self.ffn, self.d_model)(x)
