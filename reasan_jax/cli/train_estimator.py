@@ -120,7 +120,8 @@ def _train(args) -> int:
     run_dir = run_folders.create_run_dir(args.runs_dir, args.run_name or run_folders.default_run_name(),
                                          unique=not args.run_name)
     print(f"new estimator run {run_dir}: {train.num_frames} train / {val.num_frames} val frames, "
-          f"H = {config.history_frames}, {config.num_epochs} epochs, batches >= {config.batch_size} frames",
+          f"H = {config.history_frames}, {config.num_epochs} epochs, "
+          f"{'batches of' if config.batching == 'frames' else 'whole-episode batches of >='} {config.batch_size} frames",
           file=sys.stderr)
   run_folders.write_run_config(run_dir, config)
   state = tr.run_training(config, run_dir, train, val, state, progress=not args.no_progress)
