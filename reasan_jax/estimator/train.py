@@ -196,7 +196,7 @@ def run_training(config: ml_collections.ConfigDict, run_dir: pathlib.Path, train
   last = ckpt_lib.Checkpointer(run_dir, keep=1)
   best = ckpt_lib.Checkpointer(run_dir / BEST_DIR, keep=1)
   logger = logs_lib.Logger(run_dir, config, start_iteration=start, total_iterations=config.num_epochs,
-                           env_steps_per_iteration=train.num_frames, progress=False)
+                           env_steps_per_iteration=per_epoch, progress=False)
   bar = tqdm(total=config.num_epochs * per_epoch, initial=start * per_epoch, unit="frame",
              unit_scale=True, desc="estimator", dynamic_ncols=True, disable=not progress)
   shuffle_key, dropout_key = jax.random.split(state.key)
