@@ -154,7 +154,8 @@ def _evaluate(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  """Command-line entry point (see the module docstring); 0 on success, 2 on bad input, 1 on divergence."""
+  """Command-line entry point (see the module docstring); 0 on success, 2 on bad input, 1 on divergence,
+  130 on Ctrl-C (the run keeps its last finished epoch)."""
   args = _parser().parse_args(argv)
   from reasan_jax.estimator.data import EstimatorDataError  # pylint: disable=import-outside-toplevel
   from reasan_jax.estimator.train import EstimatorDiverged, EstimatorError  # pylint: disable=import-outside-toplevel
@@ -169,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   except EstimatorDiverged as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
+  except KeyboardInterrupt:
+    print(f"{PROG}: interrupted; every finished epoch is checkpointed, continue with --resume RUN.",
+          file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":
