@@ -131,3 +131,12 @@ def test_other_grid_shape_and_missing_file_are_refused(tmp_path):
   (tmp_path / "t.h5").write_text("not hdf5")
   with pytest.raises(rd.RayDatasetError, match="not a readable HDF5"):
     rd.read_sequential(tmp_path / "t.h5")
+
+
+def test_windowed_format_is_named(tmp_path):
+  path = tmp_path / "w.h5"
+  with h5py.File(path, "w") as f:
+    f.create_dataset("grid_maps", data=np.zeros((2, 15, 30, 180), np.float32))
+    f.create_dataset("ground_truth_rays", data=np.zeros((2, 180), np.float32))
+  with pytest.raises(rd.RayDatasetError, match="windowed format"):
+    rd.read_sequential(path)

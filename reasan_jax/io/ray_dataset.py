@@ -246,6 +246,10 @@ def read_sequential(path: str | os.PathLike, grid_shape: tuple[int, int] = GRID_
     raise RayDatasetError(f"{path} is not a readable HDF5 file; pass a file written by the ray collector."
                           ) from None
   with f:
+    if "grid_maps" in f and f["grid_maps"].ndim == 4 and BOUNDARIES not in f:
+      raise RayDatasetError(f"{path} is REASAN's windowed format (the nav env's (S, 15, 30, 180) samples, "
+                            "nav §10 item 5); the estimator trains on the sequential format with "
+                            "episode_boundaries, as the filter env and collect_rays write it.")
     for name in (*FRAME_DATASETS, BOUNDARIES):
       if name not in f:
         raise RayDatasetError(f"{path} has no {name!r} dataset; the estimator reads REASAN's sequential "
