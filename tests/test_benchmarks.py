@@ -100,6 +100,13 @@ def test_scaling_tiny(tmp_path):
   assert abs(shares - 1.0) < 1e-6
 
 
+def test_estimator_throughput_tiny(tmp_path):
+  out = tmp_path / "estimator.json"
+  _load("estimator_throughput").main(["--history", "2", "--batch", "4", "--repeats", "1", "--out", str(out)])
+  row = json.loads(out.read_text())["rows"][0]
+  assert row["batch"] == 4 and row["train_frames_per_s"] > 0 and row["eval_frames_per_s"] > 0
+
+
 @pytest.mark.slow
 @needs_venv
 def test_learn_vs_brax_tiny(tmp_path):
