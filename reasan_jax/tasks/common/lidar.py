@@ -21,7 +21,9 @@ auto-reset wrapper, which evaluates a reset for every env at every step.
 
 Predicted rays (REASAN nav §8.6): the frozen estimator reads ``history`` (grids / 3, [gravity,
 angular velocity]) after this step's frame is pushed and its output, unclipped and noise-free,
-replaces the actor rays. At a reset the history is all zeros, so the estimator's output there is
+replaces the actor rays. The IMU slots before an episode's first frame hold zeros, or copies of
+that first frame when the estimator was trained that way (``Estimator.imu_padding = "first"``,
+REASAN's trainer; REASAN nav §10 item 6); grid slots before it are always zeros. At a reset the history is all zeros, so the estimator's output there is
 one constant vector, computed once when the module is built.
 """
 
@@ -63,11 +65,15 @@ class Estimator:
     apply: ``(grid (B, H, 30, 180) already / 3, imu (B, H, 6)) -> (B, 180)`` in eval mode.
     history: H, the frames it reads.
     source: where it came from (messages).
+    imu_padding: what the estimator was trained to see in the IMU slots before an episode's first
+      frame: ``"zeros"`` (REASAN's env) or ``"first"`` (copies of the first frame, REASAN's
+      trainer, REASAN nav §10 item 6); the env fills its IMU history the same way.
   """
 
   apply: Callable[[jax.Array, jax.Array], jax.Array]
   history: int
   source: str = ""
+  imu_padding: str = "zeros"
 
 
 def load_estimator(path: str) -> Estimator:
@@ -84,7 +90,8 @@ def load_estimator(path: str) -> Estimator:
   from reasan_jax.estimator import load as est_load  # pylint: disable=import-outside-toplevel
 
   loaded = est_load.load_estimator(path)
-  return Estimator(apply=loaded.apply, history=int(loaded.history), source=str(path))
+  return Estimator(apply=loaded.apply, history=int(loaded.history_frames), source=str(path),
+                   imu_padding=str(loaded.imu_padding))
 
 
 class Mid360Module:
@@ -111,6 +118,11 @@ class Mid360Module:
           f"{estimator.history}.")
     self.pattern = mid360.make_pattern(config.pattern)
     self.estimator = estimator
+    self.imu_padding = "zeros" if estimator is None else estimator.imu_padding
+    if self.imu_padding not in ("zeros", "first"):
+      raise LidarConfigError(f"The ray estimator {estimator.source} pads its IMU history with "
+                             f"{self.imu_padding!r}, which the env cannot reproduce; retrain it "
+                             "with imu_padding 'first' or 'zeros'.")
     self.num_static = int(config.num_static)
     self._reset_pred = None
     if estimator is not None:
@@ -185,6 +197,11 @@ class Mid360Module:
                               m["drift"])
     g, w = lidar_grid.noisy_imu(k_imu, gravity, ang_vel, float(self.config.imu_noise))
     history = lidar_grid.push(m["history"], grid, g, w)
+    if self.imu_padding == "first":  # an episode's first frame fills the older IMU slots
+      first = ~m["valid"]
+      history = history.replace(
+          gravity=jnp.where(first, jnp.broadcast_to(g, history.gravity.shape), history.gravity),
+          ang_vel=jnp.where(first, jnp.broadcast_to(w, history.ang_vel.shape), history.ang_vel))
     return {"history": history, "drift": m["drift"], "gt_rays": gt_rays,
             "valid": jnp.ones((), bool)}, cursor
 
