@@ -26,7 +26,6 @@ import time
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -48,14 +47,11 @@ def collection_env_config(base: ml_collections.ConfigDict | None, loco_policy: s
     base: the env section to start from (a filter checkpoint's); None = the default filter env.
     loco_policy: the frozen loco policy (overrides the base's when given).
   """
-  if base is None:
-    from reasan_jax.configs import filter as filter_config  # pylint: disable=import-outside-toplevel
-
-    base = filter_config.env_config()
   from reasan_jax.configs import filter as filter_config  # pylint: disable=import-outside-toplevel
 
   c = filter_config.env_config()  # today's defaults fill keys an older stored config lacks
-  c.update(ml_collections.ConfigDict(base.to_dict()).to_dict())
+  if base is not None:
+    c.update(ml_collections.ConfigDict(base.to_dict()).to_dict())
   if loco_policy:
     c.loco_policy = str(loco_policy)
   c.sensors.num_centers = 11
