@@ -250,3 +250,40 @@ def test_estimator_history_mismatch_is_one_sentence():
     lidar.Mid360Module(_env_config().mid360, fake)
   with pytest.raises(lidar.LidarConfigError, match="needs a trained ray estimator"):
     lidar.load_estimator("")
+
+
+def test_real_estimator_loader_is_adapted_and_first_frame_imu_padding(monkeypatch):
+  from reasan_jax.estimator import load as est_load
+  from reasan_jax.estimator import model
+  from reasan_jax.scenes import obstacles
+  from reasan_jax.tasks.common import lidar
+  net = model.RayPredictor(3)
+  variables = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 3, 30, 180)), jnp.zeros((1, 3, 6)),
+                       False)
+  frozen = est_load.FrozenEstimator(params=variables["params"], batch_stats=variables["batch_stats"],
+                                    history_frames=3, imu_padding="first")
+  monkeypatch.setattr(est_load, "load_estimator", lambda path: frozen)
+  est = lidar.load_estimator("some_run")
+  assert est.history == 3 and est.imu_padding == "first"
+  cfg = lidar.mid360_config()
+  cfg.history = 3
+  module = lidar.Mid360Module(cfg, est)
+  zeros = lidar_grid.estimator_inputs(lidar_grid.empty_history(3))
+  np.testing.assert_allclose(np.asarray(module.reset_rays()),
+                             np.asarray(frozen.apply(zeros[0][None], zeros[1][None])[0]), atol=1e-5)
+  world = obstacles.make_tiled_world(num_tiles=1)
+  info = {"mid360": module.reset_info(jax.random.PRNGKey(1)),
+          "mid360_cursor": module.first_cursor()}
+  base, rot = jnp.asarray([0.0, 0.0, 0.3]), jnp.eye(3)
+  args = (world, None, base, rot, jnp.asarray([0.0, 0.0, -1.0]), jnp.asarray([0.1, 0.2, 0.3]),
+          jnp.zeros(180))
+  info["mid360"], info["mid360_cursor"] = module.step(info, jax.random.PRNGKey(2), *args)
+  h = info["mid360"]["history"]
+  assert np.all(np.asarray(h.gravity) == np.asarray(h.gravity[-1]))  # first frame fills the slots
+  assert not np.any(np.asarray(h.grid[:-1]))  # grids before the episode stay zero
+  first = np.asarray(h.ang_vel[-1])
+  info["mid360"], _ = module.step(info, jax.random.PRNGKey(3), *args)
+  h = info["mid360"]["history"]
+  np.testing.assert_array_equal(np.asarray(h.ang_vel[:2]), np.stack([first, first]))
+  assert not np.array_equal(np.asarray(h.ang_vel[2]), first)
+  assert module.predicted_rays(info["mid360"]).shape == (180,)
