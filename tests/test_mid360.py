@@ -287,3 +287,20 @@ def test_real_estimator_loader_is_adapted_and_first_frame_imu_padding(monkeypatc
   np.testing.assert_array_equal(np.asarray(h.ang_vel[:2]), np.stack([first, first]))
   assert not np.array_equal(np.asarray(h.ang_vel[2]), first)
   assert module.predicted_rays(info["mid360"]).shape == (180,)
+
+
+def test_scenario_config_with_an_estimator_turns_predicted_rays_on():
+  from reasan_jax.eval import filter_eval
+  c = filter_eval.scenario_env_config(None, "dynamic", estimator="runs/estimator/h15")
+  assert c.use_pred_rays and c.estimator == "runs/estimator/h15"
+  assert c.sensors.num_centers == 11 and c.obs.actor_rays == "gt"  # the rest as before
+  assert not filter_eval.scenario_env_config(None, "dynamic").use_pred_rays
+
+
+@needs_shared
+def test_play_with_a_missing_estimator_is_one_sentence(tmp_path, capsys):
+  from reasan_jax.cli import play
+  code = play.main(["--onnx", str(PRETRAINED / "filter_1.onnx"), "--loco_onnx", str(LOCO),
+                    "--estimator", str(tmp_path / "no_run"), "--steps", "2"])
+  err = capsys.readouterr().err
+  assert code != 0 and "no_run" in err and err.strip().count("\n") == 0, err
