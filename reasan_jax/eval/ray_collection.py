@@ -14,7 +14,8 @@ config has them (play keeps them).
 Frames (:func:`collect`): after every step, each env whose episode goes on contributes its newest
 grid (m), noisy gravity, noisy angular velocity and ground-truth rays (from
 ``state.info["mid360"]``, :mod:`reasan_jax.tasks.common.lidar`) to its host buffer; an env whose
-episode ended at that step hands its buffer to the writer as one whole episode. The policy acts
+episode ended at that step hands its buffer to the writer as one whole episode (the terminal
+state itself is not recorded: REASAN resets before it observes, REASAN filter §1.1b). The policy acts
 deterministically and its recurrent state restarts with every episode (REASAN's play never resets
 it; docs/deviations.md). Steps run on the device in jitted chunks of ``chunk`` steps.
 """
