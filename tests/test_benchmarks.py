@@ -118,3 +118,14 @@ def test_mid360_cost_tiny(tmp_path):
   _load("mid360_cost").main(["--batches", "2", "--steps", "1", "--repeats", "1", "--out", str(out)])
   row = json.loads(out.read_text())["rows"][0]
   assert row["batch"] == 2 and all(row[f"{k}_us"] > 0 for k in ("measure", "mid360", "mid360_nocut"))
+
+
+def test_nav_world_cull_tiny(tmp_path):
+  out = tmp_path / "nav.json"
+  _load("nav_world_cull").main(["--seeds", "0", "--points", "16", "--batch", "4", "--steps", "1",
+                                "--repeats", "1", "--grid-blocks", "4", "--maze-cells", "8",
+                                "--pairs", "10", "--out", str(out)])
+  rows = json.loads(out.read_text())["rows"]
+  assert [r["double_maze_walls"] for r in rows] == [True, False]
+  assert rows[0]["pillars"] > rows[1]["pillars"] and rows[0]["maze_6.0_max"] > 0
+  assert rows[0]["sense_us_per_env_step"] > 0
