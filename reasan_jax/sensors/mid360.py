@@ -259,9 +259,10 @@ def cast(dirs: jax.Array, base_pos: jax.Array, rot: jax.Array, drift: jax.Array,
   """
   origin = sensor_origin(base_pos, rot, drift, mount)
   world_dirs = dirs @ rot.T
-  sets = [s for s in prim_sets if s is not None]
-  origins = jnp.broadcast_to(origin, world_dirs.shape)
-  length, _ = rays.cast_rays(origins, world_dirs, sets, ground=True)
+  length = rays.ground_lengths(jnp.broadcast_to(origin, world_dirs.shape), world_dirs)
+  for prims in prim_sets:  # a handful of sets
+    if prims is not None:
+      length = jnp.minimum(length, rays.point_cast_lengths(origin, world_dirs, prims))
   hit = origin + jnp.where(jnp.isfinite(length), length, 0.0)[:, None] * world_dirs
   far = jnp.linalg.norm(hit - base_pos, axis=-1) > cut
   return jnp.where(jnp.isfinite(length) & ~far, length, jnp.inf)
