@@ -157,7 +157,8 @@ class FilterEnv(Go2SimTask):
   # ------------------------------------------------------------------ curriculum and reset
   def persistent(self, state: State) -> dict[str, jax.Array]:
     """Terrain level (REASAN filter §7: +1 on time-out, -1 if terminated before 10 s, clip 0,
-    10 -> random 0..9), motor gains, obstacle shapes and the returning flag."""
+    10 -> random 0..9; ``env.curriculum.fixed_level >= 0`` holds that level instead), motor
+    gains, obstacle shapes, the returning flag and the Mid-360 cursor (when on)."""
     info = state.info
     cfg = self.config
     up = info["step"] >= cfg.episode_length
@@ -175,8 +176,9 @@ class FilterEnv(Go2SimTask):
     return out
 
   def first_persistent(self, rng: jax.Array) -> dict[str, jax.Array]:
-    """Per-env values of the first episode: level 0, gains, obstacle shapes, and the returning
-    flag ``U < 1/3`` when dynamic obstacles are on (REASAN: env ids < N/3; docs/deviations.md)."""
+    """Per-env values of the first episode: level 0 (``env.curriculum.fixed_level`` when set),
+    gains, obstacle shapes, the returning flag ``U < 1/3`` when dynamic obstacles are on (REASAN:
+    env ids < N/3; docs/deviations.md) and, with the Mid-360 on, its pattern cursor (row 12000)."""
     keys = jax.random.split(rng, 5)
     frac = self.config.commands.returning.fraction
     out = {"terrain_level": jnp.full((), max(self._fixed_level, 0), jnp.int32),
