@@ -167,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   except (CollectError, EvalError, PolicyError, ValueError) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
+  except KeyboardInterrupt:
+    print("interrupted before collecting: nothing was written.", flush=True)
+    return 130
 
   def progress(s):
     if not args.quiet:
