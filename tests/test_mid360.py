@@ -232,6 +232,7 @@ def test_histories_zero_at_reset_shift_per_step_and_pred_rays_replace_actor_rays
   gravity = np.asarray(h2.gravity[-1])
   assert np.all(np.abs(gravity - np.array([0.0, 0.0, -1.0])) < 0.35)
   assert bool(s2.info["mid360"]["valid"])
+  assert 0 < int(s2.info["mid360"]["cull_count"]) <= mid360.NUM_STATIC  # the exact cull
   np.testing.assert_array_equal(np.asarray(s2.info["mid360"]["drift"]), np.asarray(m0["drift"]))
   # Predicted rays: the estimator's output on this step's histories replaces the actor rays.
   grid, imu = lidar_grid.estimator_inputs(h2)

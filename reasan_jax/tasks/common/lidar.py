@@ -9,8 +9,10 @@ collecting data"). Per env it keeps, in ``state.info``:
   :class:`reasan_jax.sensors.lidar_grid.History`: 15 grids, noisy gravity, noisy angular
   velocity; zero-filled at reset, REASAN nav §8.2), ``drift`` (3,) the sensor's per-reset world
   position error (REASAN nav §7.1), ``gt_rays`` (180,) the noise-free ground-truth rays of the same
-  step (the estimator's target, REASAN nav §8.1) and ``valid`` () whether the newest history entry
-  is a real frame (False right after a reset, whose frame is not cast);
+  step (the estimator's target, REASAN nav §8.1), ``valid`` () whether the newest history entry
+  is a real frame (False right after a reset, whose frame is not cast) and ``cull_count`` () the
+  static primitives within 3.1 m (the grid is exact while it is <= ``env.mid360.num_static``:
+  64 covers the filter world; the nav world's pillars need more);
 * ``info["mid360_cursor"]``: () int32 pattern cursor, carried across episodes by the task's
   ``persistent`` (REASAN's cursors belong to the sensor, not the episode; REASAN nav §7.3).
 
@@ -150,7 +152,7 @@ class Mid360Module:
     return {"history": lidar_grid.empty_history(self.history),
             "drift": mid360.sample_drift(key, float(self.config.drift)),
             "gt_rays": jnp.zeros((rays.NUM_AZIMUTHS,), jnp.float32),
-            "valid": jnp.zeros((), bool)}
+            "valid": jnp.zeros((), bool), "cull_count": jnp.zeros((), jnp.int32)}
 
   def reset_rays(self) -> jax.Array:
     """(180,) the estimator's output on an all-zero history (the actor rays at a reset)."""
@@ -168,13 +170,15 @@ class Mid360Module:
       drift: (3,) sensor drift, world m.
 
     Returns:
-      ``(grid (30, 180) m, next cursor)``.
+      ``(grid (30, 180) m, next cursor, cull count)``: the count of static primitives within
+      3.1 m; the grid is exact while it is <= ``env.mid360.num_static``.
     """
-    static, _ = obstacles.nearby_static(world, base_pos[:2], self.num_static, mid360.CAST_RANGE)
+    static, count = obstacles.nearby_static(world, base_pos[:2], self.num_static,
+                                            mid360.CAST_RANGE)
     dirs = mid360.directions(mid360.frame_angles(self.pattern, cursor))
     length = mid360.cast(dirs, base_pos, rot, drift, [static, dynamic])
     grid = lidar_grid.spherical_grid(length, dirs, key, noise=float(self.config.range_noise))
-    return grid, mid360.advance(self.pattern, cursor)
+    return grid, mid360.advance(self.pattern, cursor), count.astype(jnp.int32)
 
   def step(self, info: dict, key: jax.Array, world: obstacles.StaticWorld,
            dynamic: rays.Primitives | None, base_pos: jax.Array, rot: jax.Array,
@@ -193,8 +197,8 @@ class Mid360Module:
     """
     k_grid, k_imu = jax.random.split(key)
     m = info["mid360"]
-    grid, cursor = self.frame(info["mid360_cursor"], k_grid, world, dynamic, base_pos, rot,
-                              m["drift"])
+    grid, cursor, count = self.frame(info["mid360_cursor"], k_grid, world, dynamic, base_pos,
+                                     rot, m["drift"])
     g, w = lidar_grid.noisy_imu(k_imu, gravity, ang_vel, float(self.config.imu_noise))
     history = lidar_grid.push(m["history"], grid, g, w)
     if self.imu_padding == "first":  # an episode's first frame fills the older IMU slots
@@ -203,7 +207,7 @@ class Mid360Module:
           gravity=jnp.where(first, jnp.broadcast_to(g, history.gravity.shape), history.gravity),
           ang_vel=jnp.where(first, jnp.broadcast_to(w, history.ang_vel.shape), history.ang_vel))
     return {"history": history, "drift": m["drift"], "gt_rays": gt_rays,
-            "valid": jnp.ones((), bool)}, cursor
+            "valid": jnp.ones((), bool), "cull_count": count}, cursor
 
   def predicted_rays(self, m: dict) -> jax.Array:
     """(180,) the frozen estimator's rays from ``info["mid360"]`` (REASAN nav §8.6)."""
