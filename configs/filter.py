@@ -23,6 +23,7 @@ import ml_collections
 
 from reasan_jax.configs import common
 from reasan_jax.robots.go2 import constants as go2
+from reasan_jax.tasks.common import lidar
 
 
 def env_config() -> ml_collections.ConfigDict:
@@ -76,6 +77,14 @@ def env_config() -> ml_collections.ConfigDict:
   s.num_near = 32
   s.window = 9
   s.num_contact = 8
+
+  # Simulated Livox Mid-360 and the ray estimator's grid / IMU histories (REASAN nav §7.3-7.4,
+  # §8.2; reasan_jax.tasks.common.lidar). Off: nothing of it is computed.
+  c.mid360 = lidar.mid360_config()
+  # Predicted rays (REASAN nav §8.6): the frozen estimator at env.estimator (a run or checkpoint
+  # of python -m reasan_jax.train_estimator) replaces the actor rays; turns the Mid-360 on.
+  c.use_pred_rays = False
+  c.estimator = ""
 
   cmd = c.commands = ml_collections.ConfigDict()  # user commands (REASAN filter §6.4)
   cmd.type_thresholds = (0.33, 0.66)
@@ -146,6 +155,7 @@ def env_config() -> ml_collections.ConfigDict:
   cu = c.curriculum = ml_collections.ConfigDict()  # REASAN filter §7
   cu.num_levels = 10
   cu.down_before = 0.5  # of the horizon: terminated before 10 s -> level - 1
+  cu.fixed_level = -1  # >= 0: every episode at this level (play / collection: 9), no curriculum
   return c
 
 

@@ -120,6 +120,13 @@ def test_learn_vs_brax_tiny(tmp_path):
   assert all(r["mean"] == r["mean"] for r in rows)  # not NaN
 
 
+def test_mid360_cost_tiny(tmp_path):
+  out = tmp_path / "mid360_cost.json"
+  _load("mid360_cost").main(["--batches", "2", "--steps", "1", "--repeats", "1", "--out", str(out)])
+  row = json.loads(out.read_text())["rows"][0]
+  assert row["batch"] == 2 and all(row[f"{k}_us"] > 0 for k in ("measure", "mid360", "mid360_nocut"))
+
+
 def test_nav_world_cull_tiny(tmp_path):
   out = tmp_path / "nav.json"
   _load("nav_world_cull").main(["--seeds", "0", "--points", "16", "--batch", "4", "--steps", "1",

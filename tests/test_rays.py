@@ -243,3 +243,23 @@ def test_measure_pattern_layout():
   np.testing.assert_allclose(d[0], [-1, 0, 0], atol=1e-6)  # k = 0 straight back
   with pytest.raises(ValueError):
     rays.measure_origins(jnp.zeros(3), 0.0, 4)
+
+
+def test_point_cast_lengths_match_the_general_cast():
+  key = jax.random.PRNGKey(7)
+  k1, k2, k3, k4 = jax.random.split(key, 4)
+  n = 40
+  prims = rays.make_primitives(
+      jax.random.uniform(k1, (n, 3), minval=-3.0, maxval=3.0),
+      jax.random.uniform(k2, (n,), maxval=6.0), jax.random.uniform(k3, (n, 3), minval=0.1,
+                                                                    maxval=0.8),
+      (jnp.arange(n) % 2).astype(jnp.int32), valid=jnp.arange(n) != 3)
+  dirs = jax.random.normal(k4, (500, 3))
+  dirs = dirs / jnp.linalg.norm(dirs, axis=-1, keepdims=True)
+  origin = jnp.asarray([0.1, -0.2, 0.4])
+  general, _ = rays.cast_rays(jnp.broadcast_to(origin, dirs.shape), dirs, [prims], ground=False)
+  point = rays.point_cast_lengths(origin, dirs, prims)
+  general, point = np.asarray(general), np.asarray(point)
+  np.testing.assert_array_equal(np.isfinite(general), np.isfinite(point))
+  assert np.isfinite(point).sum() > 50
+  np.testing.assert_allclose(point[np.isfinite(point)], general[np.isfinite(general)], atol=1e-5)

@@ -107,7 +107,7 @@ def _find_checkpoint(run: str | None, checkpoint: str | None, runs_dir: str | os
 def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str | None = None,
                 runs_dir: str | os.PathLike = "runs", terrain: str | None = None,
                 randomize: bool = False, loco_policy: str | None = None,
-                scenario: str = "static") -> tuple[Policy, object]:
+                scenario: str = "static", estimator: str | None = None) -> tuple[Policy, object]:
   """Loads a policy of a registered task and its evaluation env; returns ``(policy, env)``.
 
   Exactly one source: ``onnx``, ``checkpoint`` or ``run`` (a name under ``runs_dir`` or a folder);
@@ -116,7 +116,9 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
   :func:`reasan_jax.eval.env_config.evaluation_env_config`. A safety-filter policy (a filter run
   or REASAN's ``filter_1.onnx``) is played in the filter env of ``scenario``
   (:func:`reasan_jax.eval.filter_eval.scenario_env_config`: 11 ray centres, noise-free rays) on the
-  frozen loco policy ``loco_policy`` (default: the run's own ``env.loco_policy``).
+  frozen loco policy ``loco_policy`` (default: the run's own ``env.loco_policy``); with
+  ``estimator`` (a trained ray estimator) it reads the estimator's rays from the simulated Mid-360
+  instead of ground-truth rays (REASAN nav §8.6).
 
   Raises:
     PlayError: several sources, no such run or checkpoint, or a policy of another task.
@@ -127,7 +129,7 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
       raise PlayError("Give one policy source: --onnx, --run or --checkpoint.")
     policy = load_lib.load_onnx(onnx)
     if policy.task == "filter":
-      return policy, _filter_env(None, loco_policy, scenario, onnx)
+      return policy, _filter_env(None, loco_policy, scenario, onnx, estimator)
     if policy.task != "loco":
       inputs = " + ".join(f"{name} ({shape[0] if len(shape) == 1 else shape})"
                           for name, shape in policy.obs_spec)
@@ -146,19 +148,28 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
                       f"only, but the config's env.task is {task!r}; pass a run, checkpoint or "
                       "ONNX policy of one of them.")
     if task == "filter":
-      return policy, _filter_env(trained, loco_policy, scenario, policy.source)
+      return policy, _filter_env(trained, loco_policy, scenario, policy.source, estimator)
   return policy, env_config_lib.policy_env(policy, terrain=terrain, randomize=randomize)
 
 
-def _filter_env(trained, loco_policy: str | None, scenario: str, source: str):
+def _filter_env(trained, loco_policy: str | None, scenario: str, source: str,
+                estimator: str | None = None):
   """The filter env of ``scenario`` for a filter policy (see :func:`load_policy`)."""
   from reasan_jax.eval import filter_eval  # pylint: disable=import-outside-toplevel
 
   if not loco_policy and not (trained is not None and trained.get("loco_policy")):
     raise PlayError(f"{source} is a safety-filter policy: pass the frozen loco policy it drives "
                     "with --loco_onnx PATH (e.g. pretrained/loco_1.onnx or a loco run).")
-  cfg = filter_eval.scenario_env_config(trained, scenario, loco_policy=loco_policy or "")
-  return env_config_lib.make_env(cfg)
+  cfg = filter_eval.scenario_env_config(trained, scenario, loco_policy=loco_policy or "",
+                                        estimator=estimator or "")
+  if not estimator:
+    return env_config_lib.make_env(cfg)
+  try:  # the estimator's loader and the Mid-360 settings raise one-sentence ValueErrors
+    return env_config_lib.make_env(cfg)
+  except PolicyError:
+    raise
+  except ValueError as e:
+    raise PlayError(str(e)) from e
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -171,6 +182,8 @@ def _parser() -> argparse.ArgumentParser:
   src.add_argument("--onnx", metavar="PATH", help="an exported REASAN loco or filter policy (.onnx)")
   src.add_argument("--loco_onnx", metavar="PATH", help="for a safety-filter policy: the frozen "
                    "loco policy it drives (.onnx, or a loco run/checkpoint folder)")
+  p.add_argument("--estimator", metavar="RUN", help="for a safety-filter policy: a trained ray "
+                 "estimator whose rays from the simulated Mid-360 replace the ground-truth rays")
   p.add_argument("--scenario", default="static", choices=("static", "dynamic", "open"),
                  help="for a safety-filter policy: the obstacle scenario (default static)")
   p.add_argument("--runs_dir", default="runs", help="parent folder of the runs (default: runs)")
@@ -294,7 +307,7 @@ def run(argv: Sequence[str] | None = None) -> rollout_lib.RolloutResult:
 
   t0 = time.perf_counter()
   policy, env = load_policy(args.run, args.checkpoint, args.onnx, args.runs_dir, args.terrain,
-                            args.randomize, args.loco_onnx, args.scenario)
+                            args.randomize, args.loco_onnx, args.scenario, args.estimator)
   steps = args.steps or schedules.default_steps(args.command, env.dt)
   commands = schedules.command_schedule(args.command, steps, env.dt, args.segment)
   print(f"Policy: {policy.source}")

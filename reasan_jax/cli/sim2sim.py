@@ -210,6 +210,9 @@ def filter_main(argv: Sequence[str]) -> int:
   p.add_argument("--duration", type=float, default=20.0, help="episode length, s")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--json", metavar="PATH", help="write the records as a JSON list")
+  p.add_argument("--estimator", metavar="RUN", help="a trained ray estimator (python -m "
+                 "reasan_jax.train_estimator): adds a 'pred' row per scenario, the filter on its "
+                 "rays from the simulated Mid-360")
   compile_cache.enable_compilation_cache()
   try:
     args = p.parse_args(argv)
@@ -229,7 +232,7 @@ def filter_main(argv: Sequence[str]) -> int:
       raise EvalError("Give the frozen loco policy with --loco_onnx PATH (e.g. REASAN's "
                       "loco_1.onnx).")
     results = filter_eval.run(policy, loco, scenarios, num_envs=args.episodes, seed=args.seed,
-                              base=base, duration=args.duration)
+                              base=base, duration=args.duration, estimator=args.estimator or "")
   except (EvalError, PolicyError, ValueError) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1

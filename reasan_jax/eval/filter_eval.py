@@ -56,7 +56,7 @@ class ScenarioResult:
 
 def scenario_env_config(base: ml_collections.ConfigDict | None, scenario: str,
                         loco_policy: str = "", duration: float = 20.0,
-                        num_centers: int = 11) -> ml_collections.ConfigDict:
+                        num_centers: int = 11, estimator: str = "") -> ml_collections.ConfigDict:
   """The filter env config of one scenario (module docstring).
 
   Args:
@@ -64,6 +64,8 @@ def scenario_env_config(base: ml_collections.ConfigDict | None, scenario: str,
     scenario: one of :data:`SCENARIOS`.
     loco_policy: frozen loco policy path (overrides the base's when given).
     duration: episode length, s. num_centers: ray centres (11 = REASAN's play).
+    estimator: a trained ray estimator: the actor rays are its predictions from the simulated
+      Mid-360 (``env.use_pred_rays``, REASAN nav §8.6); empty = ground-truth rays.
 
   Raises:
     EvalError: an unknown scenario.
@@ -74,7 +76,13 @@ def scenario_env_config(base: ml_collections.ConfigDict | None, scenario: str,
     from reasan_jax.configs import filter as filter_config  # pylint: disable=import-outside-toplevel
 
     base = filter_config.env_config()
-  c = ml_collections.ConfigDict(base.to_dict())
+  from reasan_jax.configs import filter as filter_config  # pylint: disable=import-outside-toplevel
+
+  c = filter_config.env_config()  # today's defaults fill keys an older stored config lacks
+  c.update(ml_collections.ConfigDict(base.to_dict()).to_dict())
+  if estimator:
+    c.use_pred_rays = True
+    c.estimator = str(estimator)
   if loco_policy:
     c.loco_policy = str(loco_policy)
   c.obs.noise = False
@@ -189,9 +197,14 @@ def _no_carry(batch_size):
 
 def run(policy: Policy, loco_policy: str, scenarios: Sequence[str] = SCENARIOS,
         modes: Sequence[str] = MODES, num_envs: int = 64, seed: int = 0,
-        base: ml_collections.ConfigDict | None = None, duration: float = 20.0
-        ) -> list[ScenarioResult]:
-  """Every scenario x mode (the sim2sim table). Raises EvalError / PolicyError (one sentence)."""
+        base: ml_collections.ConfigDict | None = None, duration: float = 20.0,
+        estimator: str = "") -> list[ScenarioResult]:
+  """Every scenario x mode (the sim2sim table). Raises EvalError / PolicyError (one sentence).
+
+  With ``estimator`` (a trained ray estimator) each scenario gains a row of mode ``"pred"``: the
+  filter on the estimator's rays from the simulated Mid-360 (REASAN nav §8.6), next to ``filter``
+  on ground-truth rays, same seeds.
+  """
   from reasan_jax.tasks.filter.env import FilterEnv  # pylint: disable=import-outside-toplevel
 
   if policy.action_size != 3 or dict(policy.obs_spec).get("proprio") is None:
@@ -203,8 +216,15 @@ def run(policy: Policy, loco_policy: str, scenarios: Sequence[str] = SCENARIOS,
     cfg = scenario_env_config(base, scenario, loco_policy, duration)
     env = FilterEnv(cfg, loco_policy=loco)
     loco = env.loco_policy
+    pred_env = None
+    if estimator:  # built first: a bad estimator fails before any rollout
+      cfg = scenario_env_config(base, scenario, loco_policy, duration, estimator=estimator)
+      pred_env = FilterEnv(cfg, loco_policy=loco)
     for mode in modes:
       out.append(evaluate(env, policy, scenario, mode, num_envs, seed))
+    if pred_env is not None:
+      row = evaluate(pred_env, policy, scenario, "filter", num_envs, seed)
+      out.append(dataclasses.replace(row, mode="pred"))
   return out
 
 

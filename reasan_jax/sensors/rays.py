@@ -281,6 +281,34 @@ def ray_primitive_lengths(origins: jax.Array, dirs: jax.Array, prims: Primitives
   return jnp.where(prims.valid[None], t, _INF)
 
 
+def point_cast_lengths(origin: jax.Array, dirs: jax.Array, prims: Primitives) -> jax.Array:
+  """Nearest hit length of rays that all start at one point (no class), e.g. a LiDAR's frame.
+
+  Same intersections as :func:`ray_primitive_lengths` followed by a min over primitives, but the
+  primitive-frame origin is computed once per primitive and the z reciprocal once per ray, and no
+  argmin / class gather breaks the fusion (the Mid-360's frame uses it; its cost is in
+  ``benchmarks/mid360_cost.py``).
+
+  Args:
+    origin: (3,) common ray start, world m.
+    dirs: (R, 3) unit directions (world).
+    prims: (M,) primitives.
+
+  Returns:
+    (R,) float32 nearest hit length in m (exit length from inside), inf on a miss.
+  """
+  rel = origin - prims.center  # (M, 3)
+  px, py = _to_local(rel, prims.cos_sin)  # (M,)
+  dx, dy = _to_local(dirs[:, None, :], prims.cos_sin[None])  # (R, M)
+  lo, hi = _xy_interval(px[None], py[None], dx, dy, jax.tree.map(lambda a: a[None], prims))
+  dz = dirs[:, 2]
+  inv = (1.0 / jnp.where(dz >= 0, dz + 1e-30, dz - 1e-30))[:, None]  # (R, 1), see _slab
+  t1 = (-prims.half[None, :, 2] - rel[None, :, 2]) * inv
+  t2 = (prims.half[None, :, 2] - rel[None, :, 2]) * inv
+  t = _hit_length(jnp.maximum(lo, jnp.minimum(t1, t2)), jnp.minimum(hi, jnp.maximum(t1, t2)))
+  return jnp.min(jnp.where(prims.valid[None], t, _INF), axis=-1)
+
+
 def ground_lengths(origins: jax.Array, dirs: jax.Array) -> jax.Array:
   """(R,) hit length on the ground plane z = 0, hit from above only; inf otherwise."""
   oz, dz = origins[:, 2], dirs[:, 2]

@@ -15,6 +15,12 @@ of the 13 undesired bodies are analytic. For rendering: ``env.world`` (static bo
 :class:`~reasan_jax.scenes.dynamic_obstacles.DynamicObstacles`, only with dynamic obstacles on),
 ``state.info["scan"]`` (``distance`` (180,) per-azimuth min in m, ``cls`` (180,)),
 ``state.info["start_xy"]``. Deviations are listed in ``docs/deviations.md`` ("Safety filter").
+
+Ray estimator (``env.mid360.enabled`` / ``env.use_pred_rays``, off by default and then not
+computed at all): the simulated Mid-360's grid and IMU histories live in ``state.info["mid360"]``
+(newest grid ``info["mid360"]["history"].newest_grid``) and, with predicted rays, the frozen
+estimator's output replaces the actor rays (REASAN filter §2.2, §9.3; REASAN nav §8.6;
+:mod:`reasan_jax.tasks.common.lidar`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from mujoco import mjx
 
 from reasan_jax.core import spatial
 from reasan_jax.core.env import State
-from reasan_jax.tasks.common import body, frozen_chain
+from reasan_jax.tasks.common import body, frozen_chain, lidar
 from reasan_jax.tasks.common.config_check import check_keys
 from reasan_jax.tasks.common.sim_task import CommandTask
 from reasan_jax.policies import frozen
@@ -112,11 +118,15 @@ class FilterEnv(CommandTask):
         num_static=s.num_static, num_near=s.num_near, window=s.window, num_centers=s.num_centers,
         num_contact=s.num_contact, actor_noise=cfg.obs.ray_noise)
     self._init_command(cfg, rewards.TERMS)
+    # Configs stored by older runs lack these keys: their defaults (off) apply.
+    self._fixed_level = int(cfg.curriculum.get("fixed_level", -1))
+    self.lidar = lidar.Mid360Module.from_env_config(cfg)  # None: no Mid-360, no estimator
 
   # ------------------------------------------------------------------ curriculum and reset
   def persistent(self, state: State) -> dict[str, jax.Array]:
     """Terrain level (REASAN filter §7: +1 on time-out, -1 if terminated before 10 s, clip 0,
-    10 -> random 0..9), motor gains, obstacle shapes and the returning flag."""
+    10 -> random 0..9; ``env.curriculum.fixed_level >= 0`` holds that level instead), motor
+    gains, obstacle shapes, the returning flag and the Mid-360 cursor (when on)."""
     info = state.info
     cfg = self.config
     up = info["step"] >= cfg.episode_length
@@ -125,17 +135,27 @@ class FilterEnv(CommandTask):
     n = cfg.curriculum.num_levels
     wrapped = jax.random.randint(jax.random.fold_in(info["rng"], 7), (), 0, n)
     level = jnp.where(level >= n, wrapped, jnp.maximum(level, 0))
-    return {"terrain_level": level, "gains": info["gains"], "returning": info["returning"],
-            "obstacle_shape": info["obstacle_shape"]}
+    if self._fixed_level >= 0:
+      level = jnp.full((), self._fixed_level, jnp.int32)
+    out = {"terrain_level": level, "gains": info["gains"], "returning": info["returning"],
+           "obstacle_shape": info["obstacle_shape"]}
+    if self.lidar is not None:
+      out["mid360_cursor"] = info["mid360_cursor"]
+    return out
 
   def first_persistent(self, rng: jax.Array) -> dict[str, jax.Array]:
-    """Per-env values of the first episode: level 0, gains, obstacle shapes, and the returning
-    flag ``U < 1/3`` when dynamic obstacles are on (REASAN: env ids < N/3; docs/deviations.md)."""
+    """Per-env values of the first episode: level 0 (``env.curriculum.fixed_level`` when set),
+    gains, obstacle shapes, the returning flag ``U < 1/3`` when dynamic obstacles are on (REASAN:
+    env ids < N/3; docs/deviations.md) and, with the Mid-360 on, its pattern cursor (row 12000)."""
     keys = jax.random.split(rng, 5)
     frac = self.config.commands.returning.fraction
-    return {"terrain_level": jnp.zeros((), jnp.int32), "gains": self.sim.sample_gains(keys[:3]),
-            "returning": (jax.random.uniform(keys[3]) < frac) & self._dynamic,
-            "obstacle_shape": dyn.init_shapes(keys[4])}
+    out = {"terrain_level": jnp.full((), max(self._fixed_level, 0), jnp.int32),
+           "gains": self.sim.sample_gains(keys[:3]),
+           "returning": (jax.random.uniform(keys[3]) < frac) & self._dynamic,
+           "obstacle_shape": dyn.init_shapes(keys[4])}
+    if self.lidar is not None:
+      out["mid360_cursor"] = self.lidar.first_cursor()
+    return out
 
   def reset(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
     """New episode in REASAN's order (REASAN filter §5.2): level -> active obstacles, wrench,
@@ -173,6 +193,10 @@ class FilterEnv(CommandTask):
     sensing = self._sense(data, info, k_ray)
     info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
     obs = observations.observe(data, cmd.command, info["last_action"], sensing, cfg.obs, k_obs)
+    if self.lidar is not None:
+      info["mid360"] = self.lidar.reset_info(jax.random.fold_in(keys[9], 360))
+      if self.lidar.estimator is not None:
+        obs["rays"] = self.lidar.reset_rays()
     z = jnp.zeros(())
     metrics = {f"reward/{k}": z for k in rewards.TERMS}
     metrics.update({"died": z, "time_out": z, "collision": z, "speed": z})
@@ -257,8 +281,16 @@ class FilterEnv(CommandTask):
 
     # 8: pushes (interval events, training only).
     data = body.push(data, info["step"], k_push, cfg.randomization, self.dt)
-    # 9: observations.
+    # 9: observations (and the Mid-360 frame, REASAN filter §1.1b item 9).
     obs = observations.observe(data, cmd.command, action, sensing, cfg.obs, k_obs)
+    if self.lidar is not None:
+      rot, gravity, _, ang = observations.base_frame(data)
+      dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
+      info["mid360"], info["mid360_cursor"] = self.lidar.step(
+          info, jax.random.fold_in(k_obs, 360), self.world, dprims, data.qpos[:3], rot, gravity,
+          ang, sensing.gt_rays)
+      if self.lidar.estimator is not None:
+        obs["rays"] = self.lidar.predicted_rays(info["mid360"])
     done = died | time_out
     metrics = {f"reward/{k}": v for k, v in weighted.items()}
     metrics.update({"died": died.astype(jnp.float32), "time_out": time_out.astype(jnp.float32),
