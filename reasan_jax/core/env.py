@@ -9,6 +9,13 @@ A task is a pure pair of functions over a :class:`State` for **one** environment
   limit) but never resets; :class:`reasan_jax.core.wrappers.VecEnv` batches the task with ``vmap``,
   applies per-env domain randomisation of model fields and auto-resets inside ``step``.
 
+Tasks whose observation is expensive (ray casts) may split a step in REASAN's DirectRLEnv order
+(REASAN filter §1.1b: dones and rewards, then resets, then ONE observation pass): ``advance`` (the
+step without the expensive observation), ``start`` (the reset without it) and ``observe`` (the
+observation of a state, reset or not). ``VecEnv`` then calls ``advance``, ``start``, selects, and
+``observe`` once, so an auto-reset costs no second observation pass. The defaults
+(``advance = step``, ``start = reset``, ``observe`` = identity) keep every other task unchanged.
+
 Layout follows MuJoCo Playground's ``MjxEnv`` (``peers.md`` §1.1) so Brax/Playground users recognise
 it: ``obs`` is a dict of named observation groups. Loco has the actor observation under ``"state"``
 and the critic (privileged) observation under ``"privileged_state"``; tasks with rays add groups such
@@ -69,6 +76,23 @@ class Env(abc.ABC):
   @abc.abstractmethod
   def step(self, state: State, action: jax.Array) -> State:
     """Advances one policy step. ``action``: (action_size,) float32. Never auto-resets."""
+
+  def advance(self, state: State, action: jax.Array) -> State:
+    """:meth:`step` up to (not including) the deferred part of the observation; default
+    :meth:`step`. ``state.obs`` of the result is the observation the learner bootstraps truncated
+    episodes with (``VecEnv``'s ``info["final_obs"]``); :meth:`observe` replaces it."""
+    return self.step(state, action)
+
+  def start(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
+    """:meth:`reset` without the deferred observation (filled by :meth:`observe`); default
+    :meth:`reset`."""
+    return self.reset(rng, persistent)
+
+  def observe(self, state: State) -> State:
+    """``state`` with its observation (and whatever the task derives with it) computed from its
+    physics state; called by ``VecEnv`` once per step after the auto-reset select. Default: the
+    state unchanged (the observation was made by :meth:`advance` / :meth:`start`)."""
+    return state
 
   @property
   @abc.abstractmethod

@@ -7,12 +7,17 @@
 * ``step(state, action) -> State`` steps every env with its own model and, where the episode ended,
   replaces the env's state by a fresh ``reset`` (a full re-randomised reset of the initial
   conditions, not a cached first state) handing over the task's :meth:`Env.persistent` values.
+  Inside, a step is ``Env.advance``, ``Env.start`` (the fresh episode), the select, then
+  ``Env.observe`` once on the selected state: tasks with a deferred observation (the filter's ray
+  casts) pay for one observation per step, not two (REASAN filter §1.1b order); for the others
+  ``advance``/``start`` are ``step``/``reset`` and ``observe`` is the identity.
 
 What the learner reads after a step (all batched along axis 0):
 
 * ``state.obs`` — observation to act on next (already the reset observation where ``done``).
 * ``state.info["final_obs"]`` — the observation reached by the step, *before* the auto-reset, used to
-  bootstrap truncated episodes.
+  bootstrap truncated episodes (``Env.advance``'s observation: for a task with a deferred
+  observation, whatever that task documents, e.g. the filter's previous rays).
 * ``state.info["log"]`` (optional, task-provided) — per-env diagnostics; their batch means are
   given back to the task as ``info["batch_log"]`` during the next step (REASAN's gait rewards switch
   on the mean curriculum level over all envs).
@@ -110,7 +115,7 @@ class VecEnv:
     wrapper_info = {k: state.info[k] for k in _WRAPPER_KEYS}
     task_state = state.replace(
         info={k: v for k, v in state.info.items() if k not in _WRAPPER_KEYS})
-    nxt = env.step(task_state, action)
+    nxt = env.advance(task_state, action)
     nxt = nxt.replace(info={k: v for k, v in nxt.info.items() if k != "batch_log"})
 
     sums = wrapper_info["episode_sums"]
@@ -120,7 +125,7 @@ class VecEnv:
         **{k: sums[k] + v for k, v in nxt.metrics.items()},
     }
     rng, k_reset = jax.random.split(wrapper_info["autoreset_rng"])
-    fresh = env.reset(k_reset, env.persistent(nxt))
+    fresh = env.start(k_reset, env.persistent(nxt))
     done = nxt.done > 0.5
 
     def pick(a, b):  # `done` is a scalar per env inside vmap, so it broadcasts.
@@ -136,6 +141,7 @@ class VecEnv:
         metrics=nxt.metrics,
         info=jax.tree.map(pick, fresh.info, nxt.info),
     )
+    out = env.observe(out)  # one observation pass on the post-reset state (identity for most)
     info = dict(out.info)
     info["model_fields"] = wrapper_info["model_fields"]
     info["autoreset_rng"] = rng

@@ -20,6 +20,12 @@ from reasan_jax.scenes import obstacles
 from reasan_jax.sensors import collisions, features, rays
 
 
+CONTACT_RADIUS = 1.0
+"""m: range of the contact cull around the base (an undesired collision geom of the Go2 reaches
+about 0.45 m from the base origin horizontally; 1 m leaves room, and with the REASAN world's
+1.8 m cells and 1.68 m reach it gathers the 3 x 3 cells around the robot)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SensorConfig:
   """Static sensing settings.

@@ -4,9 +4,13 @@ One control step (50 Hz, REASAN filter §1.1b): the filter's action ``a`` (3,) =
 clamped to +-(2.5, 1.5, 3.0) and fed, scaled, into the frozen loco policy's 45-d observation
 (§1.3); the loco policy runs once (its recurrent state in ``info["loco_carry"]``); user commands
 advance (§6.4); dynamic obstacles move (§6.3); 4 PD sub-steps with the 0.8/0.2 blended target
-(§1.4); then sensing (rays, TTC, contacts; :func:`reasan_jax.sensors.pipeline.sense`), dones
-(§5.1), rewards (§4, with this step's TTC: REASAN's one-step lag fixed), pushes (§6.5) and the
-observation (§2, :mod:`.observations`).
+(§1.4); obstacle contacts, dones (§5.1), rewards (§4, with the TTC field of the previous
+observation: REASAN's one-step lag, kept), pushes (§6.5) -- :meth:`FilterEnv.advance`; then,
+after ``VecEnv``'s auto-reset, ONE sensing pass on the (possibly fresh) state: rays, classes, TTC
+(:func:`reasan_jax.sensors.pipeline.sense`) and the observation (§2, :mod:`.observations`) --
+:meth:`FilterEnv.observe`. So an auto-reset costs no second ray cast, as in REASAN's DirectRLEnv
+(§1.1b items 6, 7, 9). ``info["final_obs"]`` (the bootstrap of truncated episodes) holds the
+post-step proprio / privileged groups and the rays of the observation before the step.
 
 The static world is one periodic :func:`~reasan_jax.scenes.obstacles.make_tiled_world` closed
 over by the env (``env.world``); MJX contacts are feet-vs-ground only, obstacle and ground contacts
@@ -41,7 +45,7 @@ from reasan_jax.robots.go2 import motor
 from reasan_jax.robots.go2 import sim as go2_sim
 from reasan_jax.scenes import dynamic_obstacles as dyn
 from reasan_jax.scenes import obstacles
-from reasan_jax.sensors import collisions, features, pipeline
+from reasan_jax.sensors import collisions, features, pipeline, rays
 from reasan_jax.tasks.filter import commands, observations, rewards
 
 
@@ -158,9 +162,14 @@ class FilterEnv(CommandTask):
     return out
 
   def reset(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
-    """New episode in REASAN's order (REASAN filter §5.2): level -> active obstacles, wrench,
-    filter and loco actions zeroed, spawn + 0.5 m with random yaw, the "no obstacle" flag, then
-    the commands (flag first: quirk #9 fixed), obstacles, scaled joints, zero loco carry."""
+    """New episode: :meth:`start`, then :meth:`observe` (rays, TTC, the observation)."""
+    return self.observe(self.start(rng, persistent))
+
+  def start(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
+    """New episode in REASAN's order (REASAN filter §5.2), without the observation (zeros until
+    :meth:`observe`): level -> active obstacles, wrench, filter and loco actions zeroed, spawn
+    + 0.5 m with random yaw, the "no obstacle" flag, then the commands (flag first: quirk #9
+    fixed), obstacles, scaled joints, zero loco carry."""
     cfg = self.config
     sim = self.sim
     keys = jax.random.split(rng, 10)
@@ -189,14 +198,13 @@ class FilterEnv(CommandTask):
     if self._dynamic:
       info["obstacles"] = dyn.reset(keys[6], persistent["obstacle_shape"], spawn, num_active,
                                     no_obstacle, self._speed_range)
-    k_ray, k_obs = jax.random.split(keys[8])
-    sensing = self._sense(data, info, k_ray)
-    info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
-    obs = observations.observe(data, cmd.command, info["last_action"], sensing, cfg.obs, k_obs)
-    if self.lidar is not None:
+    # Filled by observe(): the TTC field the next step's rewards read, the scan, the observation.
+    info["ttc"] = jnp.full((rays.NUM_AZIMUTHS,), features.TTC_MAX)
+    info["scan"] = {"distance": jnp.zeros(rays.NUM_AZIMUTHS),
+                    "cls": jnp.zeros(rays.NUM_AZIMUTHS, jnp.int32)}
+    obs = {k: jnp.zeros(v) for k, v in observations.OBS_SIZES.items()}
+    if self.lidar is not None:  # zero-filled histories; observe() skips the frame at step 0
       info["mid360"] = self.lidar.reset_info(jax.random.fold_in(keys[9], 360))
-      if self.lidar.estimator is not None:
-        obs["rays"] = self.lidar.reset_rays()
     z = jnp.zeros(())
     metrics = {f"reward/{k}": z for k in rewards.TERMS}
     metrics.update({"died": z, "time_out": z, "collision": z, "speed": z})
@@ -219,17 +227,81 @@ class FilterEnv(CommandTask):
     return cmd.replace(command=jnp.where(cmd.returning, cmd.command, self._fixed))
 
   # ------------------------------------------------------------------ sensing
-  def _sense(self, data: mjx.Data, info: dict, key: jax.Array) -> pipeline.Sensing:
-    """Rays, TTC and obstacle contacts of the current state (REASAN filter §1.1b item 9)."""
+  def _sense(self, data: mjx.Data, info: dict, key: jax.Array | None,
+             contacts: bool = False) -> pipeline.Sensing:
+    """Rays and TTC (and, with ``contacts``, obstacle contacts) of the current state (REASAN
+    filter §1.1b item 9)."""
     _, _, lin, _ = observations.base_frame(data)
     noisy = self.config.obs.noise and self.config.obs.actor_rays == "centre"
+    shapes = (self.shapes, data.geom_xpos, data.geom_xmat) if contacts else (None, None, None)
     return pipeline.sense(self.sensor_config, self.world, info.get("obstacles"), data.qpos[:3],
                           spatial.yaw_of_quat(data.qpos[3:7]), lin[:2], key if noisy else None,
-                          self.shapes, data.geom_xpos, data.geom_xmat)
+                          *shapes)
+
+  def _contacts(self, data: mjx.Data, info: dict) -> jax.Array:
+    """(B,) bool: undesired body touching a static or dynamic obstacle (REASAN filter §5.1).
+
+    The static primitives are the ``sensors.num_contact`` nearest within
+    :data:`pipeline.CONTACT_RADIUS` of the base (a 3 x 3 cell cull, not the ray cast's 6.45 m
+    one): the same set the ray cull's first entries gave whenever at most ``num_contact``
+    primitives come that close (an undesired geom reaches ~0.45 m from the base).
+    """
+    near, _ = obstacles.nearby_static(self.world, data.qpos[:2], self.sensor_config.num_contact,
+                                      pipeline.CONTACT_RADIUS)
+    dynamic = info.get("obstacles")
+    prims = near if dynamic is None else rays.concat([near, dyn.primitives(dynamic)])
+    return collisions.body_contacts(self.shapes, data.geom_xpos, data.geom_xmat, prims)
+
+  def observe(self, state: State) -> State:
+    """One sensing pass on ``state`` (REASAN filter §1.1b item 9, after resets): cull, ray cast,
+    actor/critic rays, per-azimuth classes and the TTC field (stored in ``info["ttc"]`` for the
+    next step's rewards, REASAN's one-step lag), ``info["scan"]`` and the four observation groups
+    (noise keys from ``info["rng"]``)."""
+    info = dict(state.info)
+    rng, k_ray, k_obs = jax.random.split(info["rng"], 3)
+    info["rng"] = rng
+    sensing = self._sense(state.data, info, k_ray)
+    info["ttc"] = sensing.ttc
+    info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
+    obs = observations.observe(state.data, info["command"], info["last_action"], sensing,
+                               self.config.obs, k_obs)
+    if self.lidar is not None:
+      obs = self._observe_mid360(state.data, info, obs, sensing, k_obs)
+    return state.replace(obs=obs, info=info)
+
+  def _observe_mid360(self, data, info, obs, sensing, key):
+    """The Mid-360 frame of this observation (REASAN filter §1.1b item 9) into ``info`` (updated
+    in place) and, with an estimator, the predicted actor rays. A just-started episode
+    (``step == 0``) keeps its zero-filled histories and the estimator's reset rays (no frame is
+    cast at reset; docs/deviations.md "Ray estimator")."""
+    rot, gravity, _, ang = observations.base_frame(data)
+    dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
+    frame, cursor = self.lidar.step(info, jax.random.fold_in(key, 360), self.world, dprims,
+                                    data.qpos[:3], rot, gravity, ang, sensing.gt_rays)
+    fresh = info["step"] == 0
+    pick = lambda a, b: jnp.where(fresh, a, b)  # pylint: disable=unnecessary-lambda-assignment
+    info["mid360"] = jax.tree.map(pick, info["mid360"], frame)
+    info["mid360_cursor"] = pick(info["mid360_cursor"], cursor)
+    if self.lidar.estimator is not None:
+      obs = {**obs, "rays": pick(self.lidar.reset_rays(), self.lidar.predicted_rays(info["mid360"]))}
+    return obs
 
   # ------------------------------------------------------------------ step
   def step(self, state: State, action: jax.Array) -> State:
-    """One 50 Hz control step in REASAN's order (REASAN filter §1.1b; module docstring).
+    """One 50 Hz control step in REASAN's order (REASAN filter §1.1b; module docstring):
+    :meth:`advance`, then :meth:`observe` (``VecEnv`` puts its auto-reset between the two).
+
+    Raises:
+      ValueError: ``action`` is not of shape (3,).
+    """
+    return self.observe(self.advance(state, action))
+
+  def advance(self, state: State, action: jax.Array) -> State:
+    """REASAN filter §1.1b items 1-6 and 8: loco policy, commands, obstacle motion, physics,
+    dones (contacts of the post-physics state), rewards with the TTC field of the previous
+    observation (REASAN's one-step lag), pushes. ``obs`` is the final observation for
+    bootstrapping: proprio and privileged of the post-step state, rays of the previous
+    observation (the rays are cast once per step, by :meth:`observe`).
 
     Raises:
       ValueError: ``action`` is not of shape (3,).
@@ -240,7 +312,7 @@ class FilterEnv(CommandTask):
     sim = self.sim
     info = dict(state.info)
     data = state.data
-    rng, k_cmd, k_dyn, k_push, k_ray, k_obs = jax.random.split(info["rng"], 6)
+    rng, k_cmd, k_dyn, k_push, k_obs = jax.random.split(info["rng"], 5)
     info["rng"] = rng
 
     # 1-2: the frozen loco policy on the clamped filter action (REASAN filter §1.3).
@@ -263,34 +335,27 @@ class FilterEnv(CommandTask):
     data, _, base_hits = sim.physics_step(data, target, info["gains"], info["external_wrench"])
     info["loco_action"] = loco_action
 
-    # 6: dones and rewards, with this step's sensing (REASAN's one-step TTC lag fixed).
+    # 6: dones and rewards; the TTC field is the previous observation's (REASAN's one-step lag).
     info["step"] = info["step"] + 1
-    sensing = self._sense(data, info, k_ray)
     _, gravity, lin, ang = observations.base_frame(data)
-    hit_obstacle = jnp.any(sensing.contacts)
+    contacts = self._contacts(data, info)
+    hit_obstacle = jnp.any(contacts)
     ground = observations.ground_contacts(self.shapes, data.geom_xpos, data.geom_xmat)
-    bodies = jnp.sum(sensing.contacts | ground)
+    bodies = jnp.sum(contacts | ground)
     died = body.died(base_hits, gravity, bodies, cfg.termination.gravity_z)
     time_out = (info["step"] >= cfg.episode_length) & ~died
     terms = self._terms(cmd.command, lin[:2], ang[2], action, info["last_action"],
-                        info["last_action2"], sensing.ttc, bodies)
+                        info["last_action2"], info["ttc"], bodies)
     weighted = {k: terms[k] * self._weights[k] * self.dt for k in rewards.TERMS}
     reward = sum(weighted.values())
     info["last_action2"], info["last_action"] = info["last_action"], action
-    info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
 
     # 8: pushes (interval events, training only).
     data = body.push(data, info["step"], k_push, cfg.randomization, self.dt)
-    # 9: observations (and the Mid-360 frame, REASAN filter §1.1b item 9).
-    obs = observations.observe(data, cmd.command, action, sensing, cfg.obs, k_obs)
-    if self.lidar is not None:
-      rot, gravity, _, ang = observations.base_frame(data)
-      dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
-      info["mid360"], info["mid360_cursor"] = self.lidar.step(
-          info, jax.random.fold_in(k_obs, 360), self.world, dprims, data.qpos[:3], rot, gravity,
-          ang, sensing.gt_rays)
-      if self.lidar.estimator is not None:
-        obs["rays"] = self.lidar.predicted_rays(info["mid360"])
+    # The final observation (bootstrap of truncated episodes): fresh proprio / privileged, the
+    # previous rays; observe() (item 9) casts this step's rays.
+    obs = {**state.obs, "proprio": observations.proprio(data, cmd.command, action, cfg.obs, k_obs),
+           "privileged": observations.privileged(data)}
     done = died | time_out
     metrics = {f"reward/{k}": v for k, v in weighted.items()}
     metrics.update({"died": died.astype(jnp.float32), "time_out": time_out.astype(jnp.float32),
