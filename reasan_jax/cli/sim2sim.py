@@ -14,6 +14,14 @@ Safety filters (``--task filter``; :mod:`reasan_jax.eval.filter_eval`)::
 
 print the static / dynamic / open scenario table, filter vs bypass.
 
+Navigation policies (``--task nav``; :mod:`reasan_jax.eval.nav_eval`)::
+
+  python -m reasan_jax.sim2sim --task nav --onnx nav_1.onnx --filter_onnx filter_1.onnx \
+      --loco_onnx loco_1.onnx --json nav.json [--episodes 64]
+  python -m reasan_jax.sim2sim --task nav --run nav_cpu      # its own frozen filter and loco
+
+print the grid / grid_dynamic / maze table (arrival, collision, time to goal), filter vs no filter.
+
 Prints, per command: the mean achieved body-frame vx, vy and yaw rate wz over the last
 ``--average`` seconds (of the envs that did not fall) and the number of falls.
 
@@ -217,6 +225,15 @@ def filter_main(argv: Sequence[str]) -> int:
   return 0
 
 
+def _task_of(argv: Sequence[str]) -> str | None:
+  for i, a in enumerate(argv):
+    if a.startswith("--task="):
+      return a.split("=", 1)[1]
+    if a == "--task" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   """Command-line entry point (see the module docstring); prints the table.
 
@@ -224,12 +241,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     0 ok, 1 a policy/option that cannot be used (one sentence on stderr), 2 bad usage.
   """
   argv = list(sys.argv[1:] if argv is None else argv)
-  if "--task=filter" in argv or any(a == "--task" and b == "filter" for a, b in zip(argv, argv[1:])):
+  task = _task_of(argv)
+  if task == "filter":
     return filter_main(argv)
+  if task == "nav":
+    from reasan_jax.cli import sim2sim_nav  # pylint: disable=import-outside-toplevel
+
+    return sim2sim_nav.nav_main(argv)
   p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--task", choices=("loco", "filter"), default="loco",
-                 help="loco (default) or filter (see --task filter --help)")
+  p.add_argument("--task", choices=("loco", "filter", "nav"), default="loco",
+                 help="loco (default), filter or nav (see --task filter --help, --task nav --help)")
   src = p.add_argument_group("policy (exactly one)")
   src.add_argument("--onnx", help="exported REASAN loco policy (.onnx)")
   src.add_argument("--run", help="run name under --runs_dir, or a run folder: its newest "
