@@ -45,6 +45,7 @@ import numpy as np
 from reasan_jax.core.wrappers import VecEnv
 from reasan_jax.eval import EvalError
 from reasan_jax.policies.policy import Policy, PolicyError
+from reasan_jax.tasks.nav.env import NavEnv
 
 LAYOUTS = ("grid", "grid_dynamic", "maze")
 MODES = ("filter", "no_filter")
@@ -188,6 +189,48 @@ def layout_persistent(env, layout: str, key: jax.Array, num_envs: int) -> dict[s
   return p
 
 
+class LayoutNavEnv(NavEnv):
+  """A :class:`~reasan_jax.tasks.nav.env.NavEnv` whose every episode is in one layout: the region
+  and curriculum level are forced at every reset, as REASAN's play forces the tracked env's level
+  (REASAN nav §3.5, §9.2). For ``play``; the sim2sim rows use :func:`layout_persistent`.
+
+  Args:
+    config: an :func:`eval_env_config`. layout: one of :data:`LAYOUTS`.
+    **kwargs: :class:`NavEnv`'s (``filter_policy``, ``loco_policy``, ``world``).
+
+  Raises:
+    EvalError: an unknown layout; plus :class:`NavEnv`'s errors.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, layout: str, **kwargs):
+    from reasan_jax.scenes import nav_worlds  # pylint: disable=import-outside-toplevel
+
+    if layout not in LAYOUTS:
+      raise EvalError(f"Unknown nav layout {layout!r}; choose from {', '.join(LAYOUTS)}.")
+    super().__init__(config, **kwargs)
+    self.layout = layout
+    self._region = nav_worlds.MAZE if layout == "maze" else nav_worlds.GRID
+    self._level = PLAY_LEVEL if layout == "grid_dynamic" else 0
+
+  def _force(self, p: dict) -> dict:
+    p = dict(p)
+    p["region"] = jnp.full_like(p["region"], self._region)
+    p["terrain_level"] = jnp.full_like(p["terrain_level"], self._level)
+    return p
+
+  def persistent(self, state):
+    """:meth:`NavEnv.persistent` with the layout's region and level."""
+    return self._force(super().persistent(state))
+
+  def first_persistent(self, rng, region=None):
+    """:meth:`NavEnv.first_persistent` with the layout's region and level."""
+    return self._force(super().first_persistent(rng, region))
+
+  def initial_persistent(self, rng, num_envs):
+    """:meth:`NavEnv.initial_persistent` with the layout's region and level."""
+    return self._force(super().initial_persistent(rng, num_envs))
+
+
 @functools.lru_cache(maxsize=8)
 def _venv(env, num_envs: int) -> VecEnv:
   return VecEnv(env, num_envs, randomize=False)
@@ -327,8 +370,6 @@ def run(policy: Policy, filter_policy: str | Policy, loco_policy: str | Policy,
   Raises:
     EvalError, PolicyError: one sentence naming the input that cannot be used.
   """
-  from reasan_jax.tasks.nav.env import NavEnv  # pylint: disable=import-outside-toplevel
-
   for name, given, allowed in (("layout", layouts, LAYOUTS), ("mode", modes, MODES)):
     for x in given:
       if x not in allowed:
@@ -366,5 +407,5 @@ def format_table(results: Sequence[NavResult]) -> str:
 
 
 __all__ = ["LAYOUTS", "MODES", "PLAY_LEVEL", "EVAL_WORLD_SEED", "NavResult", "held_out_seed",
-           "eval_env_config", "bypass_filter", "layout_persistent", "evaluate", "load_chain",
+           "eval_env_config", "bypass_filter", "LayoutNavEnv", "layout_persistent", "evaluate", "load_chain",
            "check_nav_policy", "run", "format_table", "PolicyError"]
