@@ -58,6 +58,32 @@ def ppo_config(**overrides) -> ml_collections.ConfigDict:
   return p
 
 
+def ray_network_config() -> ml_collections.ConfigDict:
+  """REASAN's ``ActorCriticRecurrentRay`` (reasan-filter.md §8.1, reasan-nav.md §6.1) with our
+  recurrent core: the actor reads proprio + the 180 actor rays (``ray_cnn_1x180``, 64 features),
+  the critic proprio + privileged + the 540 critic rays (``ray_cnn_3x180``, 128), each through a
+  256 recurrent core and an ELU MLP 512-256-128."""
+  n = ml_collections.ConfigDict()
+  n.rnn = "gru"  # our default core (as loco); "lstm" is REASAN's
+  n.rnn_size = 256
+  n.actor_hidden = (512, 256, 128)
+  n.critic_hidden = (512, 256, 128)
+  n.activation = "elu"
+  n.init_std = 1.0
+  n.actor_obs = ("proprio", "rays")
+  n.critic_obs = ("proprio", "privileged", "critic_rays")
+  n.encoders = ml_collections.ConfigDict({"rays": "ray_cnn_1x180", "critic_rays": "ray_cnn_3x180"})
+  return n
+
+
+def scale_ray_network_for_cpu(c: ml_collections.ConfigDict) -> None:
+  """The CPU sizes of :func:`ray_network_config` (filter and nav CPU defaults): recurrent 128,
+  MLPs 256-128-64."""
+  c.network.rnn_size = 128
+  c.network.actor_hidden = (256, 128, 64)
+  c.network.critic_hidden = (256, 128, 64)
+
+
 def run_config(num_iterations: int, checkpoint_every: int = 200) -> ml_collections.ConfigDict:
   """The training run around the algorithm (iterations, checkpoints, logs)."""
   t = ml_collections.ConfigDict()

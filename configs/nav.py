@@ -162,18 +162,9 @@ def ppo_config() -> ml_collections.ConfigDict:
 
 
 def network_config() -> ml_collections.ConfigDict:
-  """REASAN's ``ActorCriticRecurrentRay`` for nav (REASAN nav §6.1) with our recurrent core."""
-  n = ml_collections.ConfigDict()
-  n.rnn = "gru"  # our default core (as loco and filter); "lstm" is REASAN's (§6.1)
-  n.rnn_size = 256
-  n.actor_hidden = (512, 256, 128)
-  n.critic_hidden = (512, 256, 128)
-  n.activation = "elu"
-  n.init_std = 1.0
-  n.actor_obs = ("proprio", "rays")  # 11 + ray_cnn_1x180 (64) = 75
-  n.critic_obs = ("proprio", "privileged", "critic_rays")  # 11 + 5 + ray_cnn_3x180 (128) = 144
-  n.encoders = ml_collections.ConfigDict({"rays": "ray_cnn_1x180", "critic_rays": "ray_cnn_3x180"})
-  return n
+  """REASAN's ``ActorCriticRecurrentRay`` for nav (REASAN nav §6.1) with our recurrent core:
+  11 + 64 = 75 features into the actor core, 11 + 5 + 128 = 144 into the critic's."""
+  return common.ray_network_config()
 
 
 def run_config() -> ml_collections.ConfigDict:
@@ -200,9 +191,7 @@ def _scale_for_cpu(c: ml_collections.ConfigDict) -> None:
   c.ppo.num_envs = 32
   c.ppo.num_minibatches = 4
   c.ppo.num_epochs = 5
-  c.network.rnn_size = 128
-  c.network.actor_hidden = (256, 128, 64)
-  c.network.critic_hidden = (256, 128, 64)
+  common.scale_ray_network_for_cpu(c)
   c.run.num_iterations = 200
   c.run.iterations_per_call = 10
   c.run.checkpoint_every = 50

@@ -14,13 +14,13 @@ Safety filters (``--task filter``; :mod:`reasan_jax.eval.filter_eval`)::
 
 print the static / dynamic / open scenario table, filter vs bypass.
 
-Navigation policies (``--task nav``; :mod:`reasan_jax.eval.nav_eval`)::
+Navigation policies (``--task nav``; :mod:`reasan_jax.cli.sim2sim_nav`, :mod:`reasan_jax.eval.nav_eval`)::
 
-  python -m reasan_jax.sim2sim --task nav --onnx nav_1.onnx --filter_onnx filter_1.onnx \
+  python -m reasan_jax.sim2sim --task nav --onnx nav_1.onnx --filter_onnx filter_1.onnx \\
       --loco_onnx loco_1.onnx --json nav.json [--episodes 64]
   python -m reasan_jax.sim2sim --task nav --run nav_cpu      # its own frozen filter and loco
 
-print the grid / grid_dynamic / maze table (arrival, collision, time to goal), filter vs no filter.
+print the grid / grid_dynamic / maze table, with and without the filter.
 
 Prints, per command: the mean achieved body-frame vx, vy and yaw rate wz over the last
 ``--average`` seconds (of the envs that did not fall) and the number of falls.
@@ -160,6 +160,36 @@ def _load(args):
   return policy, base
 
 
+def add_policy_sources(p: argparse.ArgumentParser, task: str, example: str) -> None:
+  """The ``--onnx`` / ``--run`` / ``--checkpoint`` group (exactly one) and ``--runs_dir`` of the
+  ``--task filter`` and ``--task nav`` tables."""
+  src = p.add_argument_group(f"{task} policy (exactly one)")
+  src.add_argument("--onnx", help=f"exported REASAN {task} policy (.onnx), e.g. {example}")
+  src.add_argument("--run", help="run name under --runs_dir, or a run folder: newest checkpoint")
+  src.add_argument("--checkpoint", metavar="PATH", help="a run folder or checkpoints/<iteration>")
+  p.add_argument("--runs_dir", default="runs")
+
+
+def load_source(args: argparse.Namespace,
+                task: str) -> tuple[Policy, ml_collections.ConfigDict | None]:
+  """``(policy, its training env config or None)`` of the one source among ``--onnx``,
+  ``--run``, ``--checkpoint``.
+
+  Raises:
+    EvalError: none or several given. PolicyError: it cannot be loaded.
+  """
+  from reasan_jax.policies import load as load_lib  # pylint: disable=import-outside-toplevel
+
+  sources = [x for x in (args.onnx, args.run, args.checkpoint) if x is not None]
+  if len(sources) != 1:
+    raise EvalError(f"Give exactly one {task} policy: --onnx, --run or --checkpoint.")
+  if args.onnx is not None:
+    return load_lib.load_onnx(args.onnx), None
+  policy = load_lib.load_checkpoint_policy(
+      load_lib.find_checkpoint(args.run, args.checkpoint, args.runs_dir))
+  return policy, policy.env_config()
+
+
 def filter_main(argv: Sequence[str]) -> int:
   """``--task filter``: the safety-filter scenario table (:mod:`reasan_jax.eval.filter_eval`).
 
@@ -168,18 +198,13 @@ def filter_main(argv: Sequence[str]) -> int:
   import json  # pylint: disable=import-outside-toplevel
 
   from reasan_jax.eval import filter_eval  # pylint: disable=import-outside-toplevel
-  from reasan_jax.policies import load as load_lib  # pylint: disable=import-outside-toplevel
 
   p = argparse.ArgumentParser(prog=f"{PROG} --task filter", description=filter_eval.__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--task", choices=("filter",), default="filter")
-  src = p.add_argument_group("filter policy (exactly one)")
-  src.add_argument("--onnx", help="exported REASAN filter policy (.onnx), e.g. filter_1.onnx")
-  src.add_argument("--run", help="run name under --runs_dir, or a run folder: newest checkpoint")
-  src.add_argument("--checkpoint", metavar="PATH", help="a run folder or checkpoints/<iteration>")
+  add_policy_sources(p, "filter", "filter_1.onnx")
   p.add_argument("--loco_onnx", help="frozen loco policy (.onnx or a loco run/checkpoint folder); "
                  "default: the filter run's env.loco_policy")
-  p.add_argument("--runs_dir", default="runs")
   p.add_argument("--episodes", type=int, default=64, help="episodes per scenario and mode")
   p.add_argument("--scenarios", default=",".join(filter_eval.SCENARIOS),
                  help="comma-separated subset of static,dynamic,open")
@@ -192,9 +217,7 @@ def filter_main(argv: Sequence[str]) -> int:
   except SystemExit as e:
     return int(e.code or 0)
   try:
-    sources = [x for x in (args.onnx, args.run, args.checkpoint) if x is not None]
-    if len(sources) != 1:
-      raise EvalError("Give exactly one filter policy: --onnx, --run or --checkpoint.")
+    policy, base = load_source(args, "filter")
     if args.episodes < 1:
       raise EvalError(f"--episodes must be at least 1, got {args.episodes}.")
     scenarios = [x.strip() for x in args.scenarios.split(",") if x.strip()]
@@ -202,12 +225,6 @@ def filter_main(argv: Sequence[str]) -> int:
       if x not in filter_eval.SCENARIOS:
         raise EvalError(f"Unknown scenario {x!r} in --scenarios; choose from "
                         f"{', '.join(filter_eval.SCENARIOS)}.")
-    if args.onnx is not None:
-      policy, base = load_lib.load_onnx(args.onnx), None
-    else:
-      policy = load_lib.load_checkpoint_policy(
-          load_lib.find_checkpoint(args.run, args.checkpoint, args.runs_dir))
-      base = policy.env_config()
     loco = args.loco_onnx or (base.get("loco_policy", "") if base is not None else "")
     if not loco:
       raise EvalError("Give the frozen loco policy with --loco_onnx PATH (e.g. REASAN's "
@@ -247,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   if task == "nav":
     from reasan_jax.cli import sim2sim_nav  # pylint: disable=import-outside-toplevel
 
-    return sim2sim_nav.nav_main(argv)
+    return sim2sim_nav.main(argv)
   p = argparse.ArgumentParser(prog=PROG, description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--task", choices=("loco", "filter", "nav"), default="loco",

@@ -21,6 +21,7 @@ import json
 import sys
 from typing import Sequence
 
+from reasan_jax.cli import sim2sim
 from reasan_jax.eval import EvalError
 from reasan_jax.io import compile_cache
 from reasan_jax.policies.policy import PolicyError
@@ -32,15 +33,11 @@ def _parser(nav_eval) -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog=PROG, description=nav_eval.__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--task", choices=("nav",), default="nav")
-  src = p.add_argument_group("nav policy (exactly one)")
-  src.add_argument("--onnx", help="exported REASAN nav policy (.onnx), e.g. nav_1.onnx")
-  src.add_argument("--run", help="run name under --runs_dir, or a run folder: newest checkpoint")
-  src.add_argument("--checkpoint", metavar="PATH", help="a run folder or checkpoints/<iteration>")
+  sim2sim.add_policy_sources(p, "nav", "nav_1.onnx")
   p.add_argument("--filter_onnx", help="frozen safety filter (.onnx or a filter run/checkpoint "
                  "folder); default: the nav run's env.filter_policy")
   p.add_argument("--loco_onnx", help="frozen loco policy (.onnx or a loco run/checkpoint folder); "
                  "default: the nav run's env.loco_policy")
-  p.add_argument("--runs_dir", default="runs")
   p.add_argument("--episodes", type=int, default=64, help="episodes per layout and mode")
   p.add_argument("--layouts", default=",".join(nav_eval.LAYOUTS),
                  help="comma-separated subset of " + ",".join(nav_eval.LAYOUTS))
@@ -65,23 +62,15 @@ def _subset(text: str, allowed: Sequence[str], option: str) -> list[str]:
   return out
 
 
-def load_nav(onnx: str | None, run: str | None, checkpoint: str | None, runs_dir: str):
-  """``(nav policy, its training env section or None)`` from exactly one source.
+def load_nav(args: argparse.Namespace):
+  """``(nav policy, its training env section or None)`` from exactly one of ``--onnx``,
+  ``--run``, ``--checkpoint``.
 
   Raises:
     EvalError: not exactly one source, or a policy of another task (one sentence).
     PolicyError: unreadable source.
   """
-  from reasan_jax.policies import load as load_lib  # pylint: disable=import-outside-toplevel
-
-  sources = [x for x in (onnx, run, checkpoint) if x is not None]
-  if len(sources) != 1:
-    raise EvalError("Give exactly one nav policy: --onnx, --run or --checkpoint.")
-  if onnx is not None:
-    policy, base = load_lib.load_onnx(onnx), None
-  else:
-    policy = load_lib.load_checkpoint_policy(load_lib.find_checkpoint(run, checkpoint, runs_dir))
-    base = policy.env_config()
+  policy, base = sim2sim.load_source(args, "nav")
   task = base.get("task") if base is not None else policy.task
   if task != "nav":
     what = f"the {task} task" if task else "an unknown task"
@@ -90,14 +79,14 @@ def load_nav(onnx: str | None, run: str | None, checkpoint: str | None, runs_dir
   return policy, base
 
 
-def nav_main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
   """Prints the nav table. Returns 0 ok, 1 an input that cannot be used (one sentence on stderr),
   2 bad usage."""
   from reasan_jax.eval import nav_eval  # pylint: disable=import-outside-toplevel
 
   compile_cache.enable_compilation_cache()
   try:
-    args = _parser(nav_eval).parse_args(argv)
+    args = _parser(nav_eval).parse_args(list(sys.argv[1:] if argv is None else argv))
   except SystemExit as e:
     return int(e.code or 0)
   try:
@@ -107,7 +96,7 @@ def nav_main(argv: Sequence[str]) -> int:
       raise EvalError(f"--duration must be a positive number of seconds, got {args.duration}.")
     layouts = _subset(args.layouts, nav_eval.LAYOUTS, "--layouts")
     modes = _subset(args.modes, nav_eval.MODES, "--modes")
-    policy, base = load_nav(args.onnx, args.run, args.checkpoint, args.runs_dir)
+    policy, base = load_nav(args)
     trained = base if base is not None else {}
     filt = args.filter_onnx or trained.get("filter_policy", "")
     loco = args.loco_onnx or trained.get("loco_policy", "")

@@ -16,14 +16,16 @@ Layouts (:data:`LAYOUTS`):
 
 Modes (:data:`MODES`): ``filter`` (the nav command goes through the frozen filter, then the frozen
 loco policy) and ``no_filter`` (the nav command goes straight to the loco policy: the filter slot
-holds :func:`bypass_filter`, which returns its command input).
+holds :func:`reasan_jax.tasks.common.frozen_chain.passthrough_filter`, which returns its command
+input; the loco policy still clamps it to +-(2.5, 1.5, 3.0)).
 
 Each env runs ONE episode of REASAN's 15 s horizon (750 steps; every env starts at step 0, so all
 end by then); later episodes of an env are ignored. Per episode (beyond REASAN, whose play has no
 success metric, REASAN nav §3.6): arrival within 0.5 / 1 / 2 m of the goal at the episode end,
 collision (ended by an undesired body touching a pillar or a dynamic obstacle), fall (ended
 otherwise before the time-out), the time of the first arrival within 1 m, the path length (sum of
-the base's xy displacements per step) and the start and final distances. A row
+the base's xy displacements per step) and the start and final distances; "success" is an
+episode that reached the time-out within 1 m of the goal. A row
 (:class:`NavResult`) holds the means; ``mean_time_to_goal_s`` is the mean first-arrival time over
 the episodes that came within 1 m at some point (None when none did).
 
@@ -45,6 +47,7 @@ import numpy as np
 from reasan_jax.core.wrappers import VecEnv
 from reasan_jax.eval import EvalError
 from reasan_jax.policies.policy import Policy, PolicyError
+from reasan_jax.tasks.common import frozen_chain
 from reasan_jax.tasks.nav.env import NavEnv
 
 LAYOUTS = ("grid", "grid_dynamic", "maze")
@@ -73,6 +76,7 @@ class NavResult:
     arrival_rate_0_5m, arrival_rate_1m, arrival_rate_2m: final distance to the goal within
       0.5 / 1 / 2 m at the episode end.
     reached_rate_1m: came within 1 m at some step.
+    success_rate_1m: reached the time-out (no collision, no fall) within 1 m of the goal.
     collision_rate: ended by a body touching an obstacle. fall_rate: ended otherwise before the
       time-out.
     mean_time_to_goal_s: mean time of the first arrival within 1 m, s, over the episodes that
@@ -90,6 +94,7 @@ class NavResult:
   arrival_rate_1m: float
   arrival_rate_2m: float
   reached_rate_1m: float
+  success_rate_1m: float
   collision_rate: float
   fall_rate: float
   mean_time_to_goal_s: float | None
@@ -152,23 +157,6 @@ def eval_env_config(base: ml_collections.ConfigDict | None, *, filter_policy: st
         raise EvalError(f"--{name} must be at least 1, got {value}.")
       c.world[name] = int(value)
   return c
-
-
-def bypass_filter() -> Policy:
-  """A stand-in frozen filter that returns its command input (proprio slots 6-8, the nav action;
-  REASAN nav §1.3 item 3): the ``no_filter`` mode, the nav command straight to the loco policy."""
-  return Policy(params={}, apply_fn=_command_slot, init_carry_fn=_no_carry,
-                obs_spec=(("proprio", (12,)), ("rays", (180,))), action_size=3, task="filter",
-                source="no filter (nav command straight to the loco policy)")
-
-
-def _command_slot(params, obs, carry):
-  del params
-  return obs["proprio"][:, 6:9], carry
-
-
-def _no_carry(batch_size):
-  return jnp.zeros((batch_size, 0))
 
 
 def layout_persistent(env, layout: str, key: jax.Array, num_envs: int) -> dict[str, jax.Array]:
@@ -299,7 +287,9 @@ def evaluate(env, policy: Policy, layout: str, num_envs: int = 64, seed: int = 0
       arrival_rate_0_5m=float(per["arrived_0.5m"].mean()),
       arrival_rate_1m=float(per["arrived_1m"].mean()),
       arrival_rate_2m=float(per["arrived_2m"].mean()),
-      reached_rate_1m=float(reached.mean()), collision_rate=float(collided.mean()),
+      reached_rate_1m=float(reached.mean()),
+      success_rate_1m=float((per["arrived_1m"] & (ep["died"] < 0.5)).mean()),
+      collision_rate=float(collided.mean()),
       fall_rate=float(fell.mean()),
       mean_time_to_goal_s=float(np.nanmean(t_goal)) if reached.any() else None,
       mean_path_length_m=float(per["path_length"].mean()),
@@ -317,7 +307,6 @@ def load_chain(filter_policy: str, loco_policy: str):
       naming ``--filter_onnx`` or ``--loco_onnx``).
   """
   from reasan_jax.policies.load import load_policy  # pylint: disable=import-outside-toplevel
-  from reasan_jax.tasks.common import frozen_chain  # pylint: disable=import-outside-toplevel
 
   out = []
   for path, option, what, inputs, actions in (
@@ -384,7 +373,7 @@ def run(policy: Policy, filter_policy: str | Policy, loco_policy: str | Policy,
   cfg = eval_env_config(base, **paths, **config)
   out, world = [], None
   for mode in modes:
-    env = NavEnv(cfg, filter_policy=filt if mode == "filter" else bypass_filter(),
+    env = NavEnv(cfg, filter_policy=filt if mode == "filter" else frozen_chain.passthrough_filter(),
                  loco_policy=loco, world=world)
     world = env.world
     for layout in layouts:
@@ -407,5 +396,5 @@ def format_table(results: Sequence[NavResult]) -> str:
 
 
 __all__ = ["LAYOUTS", "MODES", "PLAY_LEVEL", "EVAL_WORLD_SEED", "NavResult", "held_out_seed",
-           "eval_env_config", "bypass_filter", "LayoutNavEnv", "layout_persistent", "evaluate", "load_chain",
+           "eval_env_config", "LayoutNavEnv", "layout_persistent", "evaluate", "load_chain",
            "check_nav_policy", "run", "format_table", "PolicyError"]

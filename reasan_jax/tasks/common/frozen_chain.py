@@ -99,3 +99,21 @@ def filter_step(policy: Policy, data: mjx.Data, command: jax.Array, last_filter_
   """
   proprio = filter_proprio(data, command, last_filter_action, ang_vel_scale)
   return frozen.act(policy, {"proprio": proprio, "rays": rays}, carry)
+
+
+def _passthrough_apply(params, obs, carry):
+  del params
+  return obs["proprio"][:, 6:9], carry
+
+
+def _no_carry(batch_size):
+  return jnp.zeros((batch_size, 0))
+
+
+def passthrough_filter() -> Policy:
+  """A stand-in frozen filter that returns its command slot unchanged: the nav command goes
+  straight to the loco policy (still clamped), i.e. the stack with the filter removed (issue 14
+  item 4 "no_filter" rows). Memory-less; reads the filter's inputs (:data:`FILTER_INPUTS`)."""
+  return Policy(params={}, apply_fn=_passthrough_apply, init_carry_fn=_no_carry,
+                obs_spec=tuple(FILTER_INPUTS.items()), action_size=FILTER_ACTIONS, task="filter",
+                source="no filter (pass-through)")

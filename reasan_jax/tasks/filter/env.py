@@ -28,7 +28,7 @@ from reasan_jax.core import spatial
 from reasan_jax.core.env import State
 from reasan_jax.tasks.common import body, frozen_chain
 from reasan_jax.tasks.common.config_check import check_keys
-from reasan_jax.tasks.common.sim_task import Go2SimTask
+from reasan_jax.tasks.common.sim_task import CommandTask
 from reasan_jax.policies import frozen
 from reasan_jax.policies.policy import PolicyError
 from reasan_jax.robots.go2 import motor
@@ -56,7 +56,7 @@ def load_loco_policy(path: str):
       example="REASAN's loco_1.onnx", error=FilterConfigError)
 
 
-class FilterEnv(Go2SimTask):
+class FilterEnv(CommandTask):
   """The Go2 safety filter (REASAN ``Unitree-Go2-Filter``).
 
   Observations: ``proprio`` (12,), ``privileged`` (6,), ``rays`` (180,), ``critic_rays`` (540,)
@@ -78,6 +78,8 @@ class FilterEnv(Go2SimTask):
     FilterConfigError: unknown config key, no loco policy.
     PolicyError: a loco policy that cannot be loaded or has the wrong sizes.
   """
+
+  OBS_SIZES = observations.OBS_SIZES
 
   def __init__(self, config: ml_collections.ConfigDict, loco_policy=None):
     from reasan_jax.configs import filter as filter_config  # pylint: disable=import-outside-toplevel
@@ -109,25 +111,7 @@ class FilterEnv(Go2SimTask):
     self.sensor_config = pipeline.SensorConfig(
         num_static=s.num_static, num_near=s.num_near, window=s.window, num_centers=s.num_centers,
         num_contact=s.num_contact, actor_noise=cfg.obs.ray_noise)
-    self._loco_scale = motor.action_scale(cfg.action.loco_scale, cfg.action.loco_hip_scale)
-    self._limits = jnp.asarray(cfg.action.limits, jnp.float32)
-    self._weights = {k: float(cfg.reward_scales[k]) for k in rewards.TERMS}
-    self._dynamic = bool(cfg.dynamic_obstacles.enabled)
-    self._speed_range = tuple(cfg.dynamic_obstacles.speed_range)
-
-  @property
-  def action_size(self) -> int:
-    """3: (vx, vy, wz) (REASAN filter §3)."""
-    return 3
-
-  @property
-  def observation_size(self) -> dict[str, tuple[int, ...]]:
-    """:data:`.observations.OBS_SIZES`."""
-    return dict(observations.OBS_SIZES)
-
-  def randomize(self, rng: jax.Array) -> dict[str, jax.Array]:
-    """Per-env base mass/inertia/CoM and friction bucket (REASAN filter §6.5; fixed for the run)."""
-    return self.sim.randomize(rng)
+    self._init_command(cfg, rewards.TERMS)
 
   # ------------------------------------------------------------------ curriculum and reset
   def persistent(self, state: State) -> dict[str, jax.Array]:

@@ -36,7 +36,7 @@ from reasan_jax.scenes import nav_obstacles, nav_worlds
 from reasan_jax.sensors import collisions, features, pipeline
 from reasan_jax.tasks.common import body, frozen_chain
 from reasan_jax.tasks.common.config_check import check_keys
-from reasan_jax.tasks.common.sim_task import Go2SimTask
+from reasan_jax.tasks.common.sim_task import CommandTask
 from reasan_jax.tasks.nav import observations, rewards
 
 NUM_OBSTACLES = nav_obstacles.NUM_SLOTS
@@ -82,7 +82,7 @@ def load_frozen_policies(cfg: ml_collections.ConfigDict):
   return load_filter_policy(cfg), load_loco_policy(cfg)
 
 
-class NavEnv(Go2SimTask):
+class NavEnv(CommandTask):
   """The Go2 navigation task (REASAN ``Unitree-Go2-Navigation``).
 
   Observations: ``proprio`` (11,), ``privileged`` (5,), ``rays`` (180,), ``critic_rays`` (540,)
@@ -105,6 +105,8 @@ class NavEnv(Go2SimTask):
     NavConfigError: unknown config key, a frozen policy not given, a bad setting.
     PolicyError: a frozen policy that cannot be loaded or is of the wrong kind.
   """
+
+  OBS_SIZES = observations.OBS_SIZES
 
   def __init__(self, config: ml_collections.ConfigDict, filter_policy=None, loco_policy=None,
                world: nav_worlds.NavWorld | None = None):
@@ -136,25 +138,7 @@ class NavEnv(Go2SimTask):
     given = {k: int(s[k]) for k in ("num_static", "num_near", "window", "num_contact") if s[k]}
     self.sensor_config = nav_worlds.nav_sensor_config(
         num_centers=s.num_centers, actor_noise=cfg.obs.ray_noise, **given)
-    self._loco_scale = motor.action_scale(cfg.action.loco_scale, cfg.action.loco_hip_scale)
-    self._limits = jnp.asarray(cfg.action.limits, jnp.float32)
-    self._weights = {k: float(cfg.reward_scales[k]) for k in rewards.TERMS}
-    self._dynamic = bool(cfg.dynamic_obstacles.enabled)
-    self._speed_range = tuple(cfg.dynamic_obstacles.speed_range)
-
-  @property
-  def action_size(self) -> int:
-    """3: (vx, vy, wz) (REASAN nav §1.2)."""
-    return 3
-
-  @property
-  def observation_size(self) -> dict[str, tuple[int, ...]]:
-    """:data:`.observations.OBS_SIZES`."""
-    return dict(observations.OBS_SIZES)
-
-  def randomize(self, rng: jax.Array) -> dict[str, jax.Array]:
-    """Per-env base mass/inertia/CoM and friction bucket, once at start-up (REASAN nav §3.3)."""
-    return self.sim.randomize(rng)
+    self._init_command(cfg, rewards.TERMS)
 
   # ------------------------------------------------------------------ curriculum and reset
   def persistent(self, state: State) -> dict[str, jax.Array]:
