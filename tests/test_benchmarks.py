@@ -100,6 +100,13 @@ def test_scaling_tiny(tmp_path):
   assert abs(shares - 1.0) < 1e-6
 
 
+def test_estimator_throughput_tiny(tmp_path):
+  out = tmp_path / "estimator.json"
+  _load("estimator_throughput").main(["--history", "2", "--batch", "4", "--repeats", "1", "--out", str(out)])
+  row = json.loads(out.read_text())["rows"][0]
+  assert row["batch"] == 4 and row["train_frames_per_s"] > 0 and row["eval_frames_per_s"] > 0
+
+
 @pytest.mark.slow
 @needs_venv
 def test_learn_vs_brax_tiny(tmp_path):
@@ -122,3 +129,15 @@ def test_nav_world_cull_tiny(tmp_path):
   assert [r["double_maze_walls"] for r in rows] == [True, False]
   assert rows[0]["pillars"] > rows[1]["pillars"] and rows[0]["maze_6.0_max"] > 0
   assert rows[0]["sense_us_per_env_step"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REPO.parent / "shared" / "reference" / "pretrained" / "filter_1.onnx").exists(),
+                    reason="../shared/reference/pretrained (REASAN's ONNX files) is absent")
+def test_nav_throughput_tiny(tmp_path):
+  out = tmp_path / "nav_throughput.json"
+  _load("nav_throughput").main(["--batches", "2", "--steps", "1", "--repeats", "1",
+                                "--small_worlds", "--out", str(out)])
+  (row,) = json.loads(out.read_text())["rows"]
+  assert row["nav_us_per_env_step"] > 0 and row["nav_over_loco"] > 0
+  assert set(row["share"]) == {"physics", "filter_policy", "loco_policy", "sensing"}

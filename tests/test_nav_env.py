@@ -265,6 +265,33 @@ def test_grid_and_maze_halves(env):
     assert np.asarray(p["terrain_level"]).tolist() == [0] * n
 
 
+def test_vec_env_takes_the_batch_first_persistent_values():
+  """``VecEnv.reset`` hands ``Env.initial_persistent`` (index-dependent values, the nav halves)
+  to each env's first reset; explicit ``persistent`` values still win."""
+  from reasan_jax.core.env import Env, State
+  from reasan_jax.core.wrappers import VecEnv
+
+  class Indexed(Env):
+    action_size = 1
+
+    def initial_persistent(self, rng, num_envs):
+      return {"k": jnp.arange(num_envs)}
+
+    def reset(self, rng, persistent=None):
+      k = jnp.asarray(-1) if persistent is None else persistent["k"]
+      z = jnp.zeros(())
+      return State(data={"x": z}, obs={"state": z[None]}, reward=z, done=z, truncation=z,
+                   metrics={}, info={"k": k})
+
+    def step(self, state, action):
+      return state
+
+  vec = VecEnv(Indexed(), 3, randomize=False)
+  assert vec.reset(jax.random.PRNGKey(0)).info["k"].tolist() == [0, 1, 2]
+  given = vec.reset(jax.random.PRNGKey(0), {"k": jnp.array([7, 7, 7])})
+  assert given.info["k"].tolist() == [7, 7, 7]
+
+
 def test_curriculum(env, reset_and_step):
   reset, _ = reset_and_step
   s = reset(jax.random.PRNGKey(2))
