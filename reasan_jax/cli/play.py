@@ -41,6 +41,16 @@ along its heading, so ``[1.5, 0]`` is 1.5 m straight ahead); a loco policy does 
 walks through), and its ``--rays`` are cast from the robot's recorded path against the layout.
 The ``wall``, ``crossing`` and ``zigzag`` schedules drive the robot at obstacles.
 
+Navigation policies (a nav run or REASAN's ``nav_1.onnx``; :mod:`reasan_jax.eval.nav_eval`) drive
+the frozen filter (``--filter_onnx``) and loco policy (``--loco_onnx``) in the nav env of
+``--scenario`` ``maze`` (default), ``grid`` or ``grid_dynamic`` with REASAN's play sensing; the
+policy's velocity command is the green arrow, and the video (default camera ``map``: from above over
+the episode's spawn point and goal) draws the pillars, the goal (green sphere, 1 m arrival disc),
+the path travelled (blue) and, with ``--rays``, the 180 rays::
+
+  python -m reasan_jax.play --onnx nav_1.onnx --filter_onnx filter_1.onnx --loco_onnx loco_1.onnx \
+      --scenario maze --rays --video maze.mp4
+
 Headless rendering uses ``MUJOCO_GL=egl`` by default on Linux without a display (see
 :mod:`reasan_jax.viz.render` for the system packages).
 """
@@ -65,6 +75,7 @@ try:
 except render.RenderError:
   pass  # reported when a video is actually requested
 
+from reasan_jax.cli import play_nav  # noqa: E402
 from reasan_jax.eval import EvalError  # noqa: E402
 from reasan_jax.eval import env_config as env_config_lib  # noqa: E402
 from reasan_jax.eval import metrics  # noqa: E402
@@ -79,8 +90,7 @@ from reasan_jax.viz import video as video_lib  # noqa: E402
 PROG = "python -m reasan_jax.play"
 
 
-class PlayError(ValueError):
-  """A policy, run or option play cannot use (one sentence naming the fix)."""
+PlayError = play_nav.PlayError
 
 
 def _find_checkpoint(run: str | None, checkpoint: str | None, runs_dir: str | os.PathLike):
@@ -107,7 +117,9 @@ def _find_checkpoint(run: str | None, checkpoint: str | None, runs_dir: str | os
 def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str | None = None,
                 runs_dir: str | os.PathLike = "runs", terrain: str | None = None,
                 randomize: bool = False, loco_policy: str | None = None,
-                scenario: str = "static", estimator: str | None = None) -> tuple[Policy, object]:
+                scenario: str | None = None, estimator: str | None = None,
+                filter_policy: str | None = None, grid_blocks: int | None = None,
+                maze_cells: int | None = None) -> tuple[Policy, object]:
   """Loads a policy of a registered task and its evaluation env; returns ``(policy, env)``.
 
   Exactly one source: ``onnx``, ``checkpoint`` or ``run`` (a name under ``runs_dir`` or a folder);
@@ -118,7 +130,11 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
   (:func:`reasan_jax.eval.filter_eval.scenario_env_config`: 11 ray centres, noise-free rays) on the
   frozen loco policy ``loco_policy`` (default: the run's own ``env.loco_policy``); with
   ``estimator`` (a trained ray estimator) it reads the estimator's rays from the simulated Mid-360
-  instead of ground-truth rays (REASAN nav §8.6).
+  instead of ground-truth rays (REASAN nav §8.6). A nav policy
+  (a nav run or REASAN's ``nav_1.onnx``) is played in the nav env of ``scenario`` (a layout of
+  :data:`reasan_jax.eval.nav_eval.LAYOUTS`, default ``maze``; world sizes ``grid_blocks`` /
+  ``maze_cells``, default the run's or REASAN's) on the frozen ``filter_policy`` and
+  ``loco_policy`` (default: the run's ``env.filter_policy`` / ``env.loco_policy``).
 
   Raises:
     PlayError: several sources, no such run or checkpoint, or a policy of another task.
@@ -130,6 +146,9 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
     policy = load_lib.load_onnx(onnx)
     if policy.task == "filter":
       return policy, _filter_env(None, loco_policy, scenario, onnx, estimator)
+    if policy.task == "nav":
+      return policy, play_nav.nav_env(None, filter_policy, loco_policy, scenario, grid_blocks, maze_cells,
+                              onnx)
     if policy.task != "loco":
       inputs = " + ".join(f"{name} ({shape[0] if len(shape) == 1 else shape})"
                           for name, shape in policy.obs_spec)
@@ -149,14 +168,21 @@ def load_policy(run: str | None = None, checkpoint: str | None = None, onnx: str
                       "ONNX policy of one of them.")
     if task == "filter":
       return policy, _filter_env(trained, loco_policy, scenario, policy.source, estimator)
+    if task == "nav":
+      return policy, play_nav.nav_env(trained, filter_policy, loco_policy, scenario, grid_blocks,
+                              maze_cells, policy.source)
   return policy, env_config_lib.policy_env(policy, terrain=terrain, randomize=randomize)
 
 
-def _filter_env(trained, loco_policy: str | None, scenario: str, source: str,
+def _filter_env(trained, loco_policy: str | None, scenario: str | None, source: str,
                 estimator: str | None = None):
   """The filter env of ``scenario`` for a filter policy (see :func:`load_policy`)."""
   from reasan_jax.eval import filter_eval  # pylint: disable=import-outside-toplevel
 
+  scenario = scenario or "static"
+  if scenario not in filter_eval.SCENARIOS:
+    raise PlayError(f"--scenario {scenario} is not a safety-filter scenario; choose from "
+                    f"{', '.join(filter_eval.SCENARIOS)}.")
   if not loco_policy and not (trained is not None and trained.get("loco_policy")):
     raise PlayError(f"{source} is a safety-filter policy: pass the frozen loco policy it drives "
                     "with --loco_onnx PATH (e.g. pretrained/loco_1.onnx or a loco run).")
@@ -179,13 +205,22 @@ def _parser() -> argparse.ArgumentParser:
   src.add_argument("--run", metavar="RUN", help="run name under --runs_dir, or a run folder: its "
                    "newest checkpoint")
   src.add_argument("--checkpoint", metavar="PATH", help="a run folder or checkpoints/<iteration>")
-  src.add_argument("--onnx", metavar="PATH", help="an exported REASAN loco or filter policy (.onnx)")
-  src.add_argument("--loco_onnx", metavar="PATH", help="for a safety-filter policy: the frozen "
-                   "loco policy it drives (.onnx, or a loco run/checkpoint folder)")
+  src.add_argument("--onnx", metavar="PATH", help="an exported REASAN loco, filter or nav policy "
+                   "(.onnx)")
+  src.add_argument("--loco_onnx", metavar="PATH", help="for a safety-filter or nav policy: the "
+                   "frozen loco policy it drives (.onnx, or a loco run/checkpoint folder)")
+  src.add_argument("--filter_onnx", metavar="PATH", help="for a nav policy: the frozen safety "
+                   "filter it drives (.onnx, or a filter run/checkpoint folder)")
   p.add_argument("--estimator", metavar="RUN", help="for a safety-filter policy: a trained ray "
                  "estimator whose rays from the simulated Mid-360 replace the ground-truth rays")
-  p.add_argument("--scenario", default="static", choices=("static", "dynamic", "open"),
-                 help="for a safety-filter policy: the obstacle scenario (default static)")
+  p.add_argument("--scenario", default=None, choices=("static", "dynamic", "open", "grid",
+                                                      "grid_dynamic", "maze"),
+                 help="safety filter: static (default), dynamic or open; nav: maze (default), "
+                 "grid or grid_dynamic")
+  p.add_argument("--grid_blocks", type=int, default=None, help="nav: grid sub-blocks per side "
+                 "(default: the run's, REASAN's 15 for ONNX)")
+  p.add_argument("--maze_cells", type=int, default=None, help="nav: maze cells per side "
+                 "(default: the run's, REASAN's 40 for ONNX)")
   p.add_argument("--runs_dir", default="runs", help="parent folder of the runs (default: runs)")
   p.add_argument("--num_envs", type=int, default=1, help="parallel envs (default 1; env 0 is "
                  "rendered)")
@@ -205,8 +240,9 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--video", metavar="PATH.mp4", help="render env 0 to this MP4")
   p.add_argument("--width", type=int, default=640)
   p.add_argument("--height", type=int, default=480)
-  p.add_argument("--camera", choices=video_lib.CAMERAS, default="track", help="track (default), "
-                 "fixed, top (from above: rays, obstacles) or chase (behind the robot)")
+  p.add_argument("--camera", choices=video_lib.CAMERAS, default=None, help="track (default), "
+                 "fixed, top (from above: rays, obstacles), chase (behind the robot) or map (from "
+                 "above over the spawn point and the goal; the default for nav)")
   p.add_argument("--layout", metavar="PATH", help="draw this obstacle layout (.json/.yaml) in the "
                  "video instead of the env's own obstacles")
   p.add_argument("--rays", action="store_true", help="draw env 0's 180 rays (red near, green far)")
@@ -307,29 +343,42 @@ def run(argv: Sequence[str] | None = None) -> rollout_lib.RolloutResult:
 
   t0 = time.perf_counter()
   policy, env = load_policy(args.run, args.checkpoint, args.onnx, args.runs_dir, args.terrain,
-                            args.randomize, args.loco_onnx, args.scenario, args.estimator)
-  steps = args.steps or schedules.default_steps(args.command, env.dt)
-  commands = schedules.command_schedule(args.command, steps, env.dt, args.segment)
+                            args.randomize, args.loco_onnx, args.scenario, args.estimator,
+                            args.filter_onnx, args.grid_blocks, args.maze_cells)
+  nav = env.config.get("task") == "nav"
+  if nav and layout is not None:
+    raise PlayError("--layout draws a user layout for loco and filter policies; a nav policy "
+                    "plays in its own worlds (choose one with --scenario).")
+  if nav:  # the policy makes its own commands: one 15 s episode by default
+    steps = args.steps or int(env.config.episode_length)
+    commands = None
+  else:
+    steps = args.steps or schedules.default_steps(args.command, env.dt)
+    commands = schedules.command_schedule(args.command, steps, env.dt, args.segment)
+  camera = args.camera or ("map" if nav else "track")
   print(f"Policy: {policy.source}")
   print(f"Env: {env.config.get('task', 'loco')}, terrain {env.config.get('terrain', 'flat')}, "
         f"{'training noise/randomisation/pushes on' if args.randomize else 'no noise, no randomisation'}"
-        f"; {args.num_envs} env(s) x {steps} steps ({steps * env.dt:.1f} s); command {args.command}")
-  record = recordable(env) if args.video else ()
+        f"; {args.num_envs} env(s) x {steps} steps ({steps * env.dt:.1f} s); "
+        + (f"layout {env.layout}" if nav else f"command {args.command}"))
+  record = recordable(env) if args.video else (("goal",) if nav else ())
   no_obstacles = layout is None and "rays" not in record and not hasattr(env, "world")
   if args.video and args.rays and no_obstacles:
     raise PlayError("--rays needs obstacles: play a task with an obstacle world (filter) or pass "
                     "--layout PATH.")
   extra = {"record": record} if record else {}  # loco: the same call as before
-  result = rollout_lib.rollout(env, policy, commands, num_envs=args.num_envs, seed=args.seed,
-                               **extra)
+  result = rollout_lib.rollout(env, policy, commands, num_envs=args.num_envs, steps=steps,
+                               seed=args.seed, **extra)
   print(f"Rollout: {time.perf_counter() - t0:.1f} s (including compilation)")
   print(metrics.format_episodes(result.episodes))
+  if nav:
+    print(play_nav.nav_episodes(result))
   if args.video:
     print(f"Rendering env 0: {result.steps} frames at {args.width}x{args.height} "
           f"({render.gl_info().renderer or render.gl_backend()})...", flush=True)
     t0 = time.perf_counter()
     overlays = video_overlays(env, result, layout, args.rays, args.ray_lines, args.margin)
-    path = video_lib.render_video(env, result, args.video, args.width, args.height, args.camera,
+    path = video_lib.render_video(env, result, args.video, args.width, args.height, camera,
                                   overlays=overlays)
     print(f"Video: {path} ({result.steps} frames, {args.width}x{args.height}, "
           f"{1.0 / env.dt:g} fps; rendered in {time.perf_counter() - t0:.1f} s)")

@@ -17,7 +17,8 @@ print the static / dynamic / open scenario table, filter vs bypass.
 Navigation policies (``--task nav``; :mod:`reasan_jax.cli.sim2sim_nav`, :mod:`reasan_jax.eval.nav_eval`)::
 
   python -m reasan_jax.sim2sim --task nav --onnx nav_1.onnx --filter_onnx filter_1.onnx \\
-      --loco_onnx loco_1.onnx --json nav.json
+      --loco_onnx loco_1.onnx --json nav.json [--episodes 64]
+  python -m reasan_jax.sim2sim --task nav --run nav_cpu      # its own frozen filter and loco
 
 print the grid / grid_dynamic / maze table, with and without the filter.
 
@@ -244,6 +245,15 @@ def filter_main(argv: Sequence[str]) -> int:
   return 0
 
 
+def _task_of(argv: Sequence[str]) -> str | None:
+  for i, a in enumerate(argv):
+    if a.startswith("--task="):
+      return a.split("=", 1)[1]
+    if a == "--task" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   """Command-line entry point (see the module docstring); prints the table.
 
@@ -251,9 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     0 ok, 1 a policy/option that cannot be used (one sentence on stderr), 2 bad usage.
   """
   argv = list(sys.argv[1:] if argv is None else argv)
-  if "--task=filter" in argv or any(a == "--task" and b == "filter" for a, b in zip(argv, argv[1:])):
+  task = _task_of(argv)
+  if task == "filter":
     return filter_main(argv)
-  if "--task=nav" in argv or any(a == "--task" and b == "nav" for a, b in zip(argv, argv[1:])):
+  if task == "nav":
     from reasan_jax.cli import sim2sim_nav  # pylint: disable=import-outside-toplevel
 
     return sim2sim_nav.main(argv)

@@ -15,8 +15,12 @@ observation patched so the policy sees the new command at once, also on an episo
 recurrent carry is zeroed where an episode starts, as in training (``reasan-rl-core.md`` §6).
 
 Recording for overlays (filter / nav videos, :mod:`reasan_jax.viz.overlays`): ``record=("rays",
-"dynamic")`` also keeps env 0's ``state.obs["rays"]`` and ``state.info["obstacles"]`` after every
-step in ``RolloutResult.extras``; with ``record=()`` (the default) the program is loco's as before.
+"dynamic", "goal")`` also keeps env 0's ``state.obs["rays"]``, ``state.info["obstacles"]`` and the
+nav goal ``state.info["goal"]`` after every step in ``RolloutResult.extras``; with ``record=()``
+(the default) the program is loco's as before.
+
+Tasks without a user command (nav: the policy's action *is* a velocity command, REASAN nav §1.2)
+are rolled out with ``commands=None``; ``RolloutResult.commands`` then holds the policy's actions.
 
 Compilation: one program per (env object, ``num_envs``, spawn, command mode, recorded names,
 policy structure, T). The policy's parameters are traced, so new parameters (a later checkpoint
@@ -51,11 +55,11 @@ middle terrain row (room to walk 20 s in any direction; sim2sim)."""
 
 _FROZEN = 2**30  # info["next_resample"] value that never fires
 
-RECORDABLE = {"rays": ("obs", "rays"), "dynamic": ("info", "obstacles")}
+RECORDABLE = {"rays": ("obs", "rays"), "dynamic": ("info", "obstacles"), "goal": ("info", "goal")}
 """What ``rollout(..., record=...)`` can keep of env 0 per step: name -> (state field, key).
 ``rays``: the actor rays ``state.obs["rays"]`` (180,), distance / 3 m in the filter task (REASAN
 filter §2.2); ``dynamic``: the moving obstacles ``state.info["obstacles"]`` (a
-:class:`reasan_jax.scenes.dynamic_obstacles.DynamicObstacles`, REASAN filter §6.3)."""
+:class:`reasan_jax.scenes.dynamic_obstacles.DynamicObstacles`, REASAN filter §6.3); ``goal``: the nav task's goal ``state.info["goal"]`` (2,), world m (REASAN nav §3.3)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,8 +194,9 @@ def _compiled(env, num_envs: int, spawn: str, override: bool,
 
     def body(carry, command_next):
       state, pcarry = carry
-      command = state.info["command"]
       action, pcarry = policy.apply(state.obs, pcarry, reset=state.done > 0.5)
+      # A task without a user command (nav) records the policy's own velocity command.
+      command = state.info["command"] if "command" in state.info else action
       state = vec.step(state, action)
       rot = jax.vmap(spatial.quat_to_mat)(state.data.qpos[:, 3:7])
       lin = jnp.einsum("bji,bj->bi", rot, state.data.qvel[:, :3])  # world -> body frame

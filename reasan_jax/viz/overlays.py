@@ -1,4 +1,5 @@
-"""What the filter and nav videos add to a frame: obstacles, one env's LiDAR rays, top/chase views.
+"""What the filter and nav videos add to a frame: obstacles, one env's LiDAR rays, the nav goal and
+path, top/chase/map views.
 
     ov = overlays.from_rollout(env, result)                # env.world + recorded rays/obstacles
     ov = overlays.Overlays(static=overlays.static_boxes(world, result.qpos[:, :2]),
@@ -156,6 +157,9 @@ class Overlays:
     ray_height: m above the base origin where rays are drawn (0: REASAN's first layer).
     ray_lines: also draw each ray as a thin line from the base origin.
     ray_point: radius in m of the endpoint spheres.
+    goal: (T, 2) env 0's nav goal per frame, world m: a green sphere (r 0.2 m, REASAN nav §9.2)
+      on a translucent disc of the 1 m arrival radius.
+    path: draw the path travelled since the episode's start (a blue line at the ground).
   """
 
   static: Mapping[str, np.ndarray] | None = None
@@ -165,9 +169,14 @@ class Overlays:
   ray_height: float = 0.0
   ray_lines: bool = False
   ray_point: float = 0.04
+  goal: np.ndarray | None = None
+  path: bool = False
 
   def check(self, steps: int) -> None:
     """Raises :class:`OverlayError` unless per-frame arrays have ``steps`` frames."""
+    if self.goal is not None and np.shape(self.goal) != (steps, 2):
+      raise OverlayError(f"goal must have shape ({steps}, 2) (one goal per frame), got "
+                         f"{np.shape(self.goal)}.")
     if self.rays is not None and np.shape(self.rays) != (steps, 180):
       raise OverlayError(f"rays must have shape ({steps}, 180) (one scan per frame), got "
                          f"{np.shape(self.rays)}.")
@@ -345,7 +354,9 @@ def from_rollout(env, result, margin: float = DEFAULT_MARGIN, world=None, rays: 
   absent and a world is known, :func:`scan_rays` of the path).
 
   Args:
-    env: the rollout's env (``env.world`` is a ``StaticWorld`` for the filter task).
+    env: the rollout's env (``env.world`` is a ``StaticWorld`` for the filter task, a
+      :class:`reasan_jax.scenes.nav_worlds.NavWorld` for nav, whose pillars are drawn; a
+      recorded nav goal (``result.extras["goal"]``) adds the goal and the path travelled).
     result: a :class:`reasan_jax.eval.rollout.RolloutResult`.
     margin: m around the path where static obstacles are drawn.
     world: a ``StaticWorld`` overriding ``env.world`` (e.g. a user layout).
@@ -356,15 +367,21 @@ def from_rollout(env, result, margin: float = DEFAULT_MARGIN, world=None, rays: 
   """
   world = getattr(env, "world", None) if world is None else world
   extras = getattr(result, "extras", {}) or {}
+  nav = hasattr(world, "guide") and hasattr(world, "static")  # a nav_worlds.NavWorld
+  if nav:
+    from reasan_jax.scenes import nav_worlds  # pylint: disable=import-outside-toplevel
+
+    world = nav_worlds.pillar_boxes(world)  # exact host boxes (non-periodic)
   static = None if world is None else static_boxes(world, result.qpos[:, :2], margin)
   dynamic = dynamic_track(extras["dynamic"]) if "dynamic" in extras else None
   ray_d, ray_max = None, 6.0
   if rays and "rays" in extras:
     ray_d, ray_max = np.asarray(extras["rays"], np.float64) * RAY_OBS_SCALE, RAY_OBS_SCALE
-  elif rays and world is not None:
+  elif rays and world is not None and not nav:
     ray_d = scan_rays(world, result.qpos, dynamic)
+  goal = np.asarray(extras["goal"], np.float64) if "goal" in extras else None
   return Overlays(static=static, dynamic=dynamic, rays=ray_d, ray_max=ray_max,
-                  ray_lines=ray_lines)
+                  ray_lines=ray_lines, goal=goal, path=goal is not None)
 
 
 __all__ = ["DEFAULT_MARGIN", "DynamicTrack", "ObstacleScene", "OverlayError", "Overlays",

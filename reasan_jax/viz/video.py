@@ -27,18 +27,23 @@ from reasan_jax.eval import EvalError
 from reasan_jax.eval import env_config as env_config_lib
 from reasan_jax.eval import rollout as rollout_lib
 from reasan_jax.eval import schedules
+from reasan_jax.viz import nav_overlays
 from reasan_jax.viz import overlays as overlays_lib
 from reasan_jax.viz import render
 
-CAMERAS = ("track", "fixed", "top", "chase")
+CAMERAS = ("track", "fixed", "top", "chase", "map")
 """``track``: follows the robot at 1.8 m from MuJoCo's default angle; ``fixed``: looks at the
 episode's spawn point from 5 m; ``top``: straight down from 9 m above the robot (+x right, +y
-up), for rays and obstacles; ``chase``: 3.5 m behind and above the robot, turning with its yaw."""
+up), for rays and obstacles; ``chase``: 3.5 m behind and above the robot, turning with its yaw;
+``map``: straight down, fixed per episode over the middle of its spawn point and its nav goal
+(``overlays.goal``; the spawn point alone without one), high enough to show both with 3 m around
+(at least 9 m), for nav videos."""
 _TRACK_DISTANCE = 1.8  # m from the robot
 _FIXED_DISTANCE = 5.0  # m from the episode's spawn point
 _TOP_DISTANCE = 9.0  # m above the robot
 _CHASE_DISTANCE = 3.5  # m behind the robot
 _CHASE_ELEVATION = -25.0  # deg
+_MAP_MARGIN = 3.0  # m shown around the spawn point and the goal
 _LIN_ARROW = 0.5  # m of arrow per m/s
 _YAW_ARROW = 0.25  # m of arrow per rad/s
 
@@ -112,8 +117,8 @@ def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, heig
     cam.azimuth = float(model.vis.global_.azimuth)
     cam.elevation = float(model.vis.global_.elevation)
     cam.distance = {"track": _TRACK_DISTANCE, "fixed": _FIXED_DISTANCE, "top": _TOP_DISTANCE,
-                    "chase": _CHASE_DISTANCE}[camera]
-    if camera == "top":
+                    "chase": _CHASE_DISTANCE, "map": _TOP_DISTANCE}[camera]
+    if camera in ("top", "map"):
       cam.azimuth, cam.elevation = 90.0, -89.9
     elif camera == "chase":
       cam.elevation = _CHASE_ELEVATION
@@ -129,9 +134,21 @@ def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, heig
       data.qvel[:] = qvel
       mujoco.mj_forward(model, data)
       new_episode = t == 0 or bool(result.done[t, 0])  # qpos[t] is a fresh episode's first state
+      if new_episode:
+        start = t
       if camera == "fixed":
         if new_episode:
           lookat = np.array([qpos[0], qpos[1], 0.3])
+      elif camera == "map":
+        if new_episode:
+          goal = qpos[:2] if overlays is None or overlays.goal is None else overlays.goal[t]
+          lookat = np.array([(qpos[0] + goal[0]) / 2, (qpos[1] + goal[1]) / 2, 0.0])
+          span = float(np.max(np.abs(goal - qpos[:2]))) + 2 * _MAP_MARGIN
+          fovy = math.radians(model.vis.global_.fovy)
+          cam.distance = max(_TOP_DISTANCE, span / (2 * math.tan(fovy / 2)))
+          if overlays is not None and overlays.rays is not None:  # >= 3 pixels at this height
+            ray_overlays = dataclasses.replace(overlays, ray_point=max(
+                overlays.ray_point, 3 * cam.distance * math.tan(fovy / 2) / height))
       else:
         target = np.array([qpos[0], qpos[1], qpos[2] - 0.05])
         lookat = target if new_episode else lookat + 0.3 * (target - lookat)  # smooths the bobbing
@@ -145,6 +162,11 @@ def render_frames(env, result: rollout_lib.RolloutResult, width: int = 640, heig
       if overlays is not None and overlays.rays is not None:
         overlays_lib.add_rays(renderer.scene, qpos[:3], _yaw(qpos[3:7]), overlays.rays[t],
                               ray_overlays)
+      if overlays is not None and overlays.goal is not None:
+        nav_overlays.add_goal(renderer.scene, overlays.goal[t])
+      if overlays is not None and overlays.path and t > start:
+        nav_overlays.add_path(renderer.scene,
+                              nav_overlays.path_points(result.qpos[start:t + 1, :2]))
       if draw_command:
         rot = _yaw_matrix(qpos[3:7])
         base = qpos[:3] + np.array([0.0, 0.0, 0.2])
