@@ -34,7 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import _common  # noqa: E402
-from benchmarks.filter_throughput import _scan, _time  # noqa: E402
+from benchmarks.filter_throughput import _scan, _time_all  # noqa: E402
 
 PRETRAINED = ROOT.parent / "shared" / "reference" / "pretrained"
 PARTS = ("physics", "filter_policy", "loco_policy", "sensing")
@@ -97,8 +97,7 @@ def main(argv=None) -> dict:
         "loco_policy": (_scan(loco_part, args.steps), ns.info["loco_carry"]),
         "sensing": (_scan(sensing_part, args.steps), data),
     }
-    for name, (fn, arg) in programs.items():
-      compile_s, times = _time(fn, arg, args.repeats)
+    for name, (compile_s, times) in _time_all(programs, args.repeats).items():
       row[f"{name}_compile_s"] = compile_s
       row[f"{name}_times_s"] = times
       row[f"{name}_us_per_env_step"] = min(times) / (n * args.steps) * 1e6

@@ -241,6 +241,45 @@ def test_chain_order_inputs_and_carries(env, reset_and_step):
   np.testing.assert_allclose(fresh.info["filter_action"], 0.0)
 
 
+def test_one_sensing_pass_and_rewards_read_the_previous_observation(env, reset_and_step):
+  """REASAN's one-step lag (REASAN nav §10 item 3, adopted): the rewards of step t read the TTC
+  field and guide vector stored by the previous observation (``info["ttc"]``, ``info["guide"]``);
+  ``observe`` refreshes them from the post-step state; ``advance`` keeps the previous rays."""
+  reset, step = reset_and_step
+  s0 = reset(jax.random.PRNGKey(5))
+  data = s0.data
+  sensed = env._sense(data, s0.info, None)
+  np.testing.assert_allclose(s0.info["ttc"], sensed.ttc)
+  np.testing.assert_allclose(s0.info["guide"], nav_worlds.guide_vector(
+      env.world, s0.info["region"], s0.info["pair"], data.qpos[:2]))
+  a = jnp.array([0.5, 0.0, 0.0])
+  near, far = (s0.replace(info={**s0.info, "ttc": jnp.full((180,), t)}) for t in (0.1, 0.4))
+  r_near, r_far = (float(step(s, a).metrics["reward/ttc"]) for s in (near, far))
+  assert r_near < r_far < 0
+  np.testing.assert_allclose(r_near / r_far, np.exp(-2 * 0.1) / np.exp(-2 * 0.4), rtol=1e-4)
+  adv = jax.jit(env.advance)(s0, a)
+  np.testing.assert_allclose(adv.obs["rays"], s0.obs["rays"])  # final obs: previous rays
+  s1 = jax.jit(env.observe)(adv)
+  np.testing.assert_allclose(s1.info["ttc"], env._sense(s1.data, s1.info, None).ttc, atol=1e-5)
+  np.testing.assert_allclose(adv.obs["proprio"][:8], s1.obs["proprio"][:8], atol=1e-6)
+
+
+def test_contacts_small_cull_matches_the_ray_cull(env):
+  """The contact cull (``NavEnv._contacts``, its own k nearest within 1 m) gives the contacts of
+  the ray cast's cull (``pipeline.sense`` with shapes) at poses pressed into walls."""
+  vals = []
+  for i, xy in enumerate(np.asarray(env.world.spawn[:, :4]).reshape(-1, 2)):
+    for dx in (-0.6, -0.3, 0.3, 0.6):
+      data = env.sim.spawn(jnp.array([xy[0] + dx, xy[1] + 0.6 * (i % 2 - 0.5), 0.3]), 0.3 * i,
+                           env.sim.default_pose)
+      vals.append(data)
+  small = [np.asarray(env._contacts(d, {})) for d in vals]
+  big = [np.asarray(env._sense(d, {}, None, contacts=True).contacts) for d in vals]
+  for a, b in zip(small, big):
+    np.testing.assert_array_equal(a, b)
+  assert sum(bool(a.any()) for a in small) >= 3  # some poses do touch a wall
+
+
 def test_reset_spawn_goal_and_distances(env, reset_and_step):
   reset, _ = reset_and_step
   for region in (nav_worlds.GRID, nav_worlds.MAZE):
