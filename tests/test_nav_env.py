@@ -419,3 +419,36 @@ def test_train_cli_two_iterations(tmp_path, monkeypatch):
               "env/terrain_level", "env/active_obstacles"):
     assert col in header, col
   assert any((run / "checkpoints").iterdir())
+
+
+# ------------------------------------------------------------------ predicted rays (§8.6)
+def _stub_estimator(grid, imu):
+  """(B, H, 30, 180), (B, H, 6) -> (B, 180): the newest grid's per-azimuth minimum plus imu."""
+  return jnp.min(grid[:, -1], axis=1) + 0.01 * imu[:, -1, :1]
+
+
+def test_predicted_rays_replace_the_nav_actor_rays():
+  """With ``env.use_pred_rays`` the nav actor rays are the frozen estimator's output on the
+  Mid-360 histories (shared ``Mid360Module.observe``, as the filter env); the critic rays stay
+  the ray cast's and the Mid-360 cull of the pillar world is exact (<= env.mid360.num_static)."""
+  import unittest.mock
+  from reasan_jax.sensors import lidar_grid
+  from reasan_jax.tasks.common import lidar
+  from reasan_jax.tasks.nav.env import NavEnv
+
+  fake = lidar.Estimator(apply=_stub_estimator, history=lidar_grid.HISTORY, source="stub")
+  with unittest.mock.patch.object(lidar, "load_estimator", lambda path: fake):
+    env = NavEnv(_config(use_pred_rays=True, estimator="stub"),
+                 filter_policy=_recording_filter(1.0), loco_policy=_recording_loco())
+  assert env.lidar is not None and env.lidar.num_static == 320
+  step = jax.jit(env.step)
+  s0 = jax.jit(env.reset)(jax.random.PRNGKey(1))
+  np.testing.assert_allclose(s0.obs["rays"], env.lidar.reset_rays(), atol=1e-6)
+  s2 = step(step(s0, jnp.array([0.3, 0.0, 0.0])), jnp.array([0.3, 0.0, 0.0]))
+  np.testing.assert_allclose(s2.obs["rays"], env.lidar.predicted_rays(s2.info["mid360"]),
+                             atol=1e-5)
+  grid, imu = lidar_grid.estimator_inputs(s2.info["mid360"]["history"])
+  np.testing.assert_allclose(s2.obs["rays"], _stub_estimator(grid[None], imu[None])[0], atol=1e-5)
+  assert not np.allclose(s2.obs["rays"], s2.info["mid360"]["gt_rays"])  # not the cast rays
+  assert 0 < int(s2.info["mid360"]["cull_count"]) <= 320
+  assert "mid360_cursor" in env.persistent(s2)
