@@ -16,7 +16,8 @@ For each batch size, in one process, each as a jitted ``lax.scan`` of ``--steps`
 * **loco**: ``VecEnv(LocoEnv).step`` (flat, as ``benchmarks/env_throughput.py``);
 * the nav step's parts, each alone on the same batch: **physics** (``Go2Sim.physics_step``, 4
   MJX sub-steps), **filter_policy** and **loco_policy** (the frozen ONNX LSTMs), **sensing**
-  (``NavEnv._sense``: cull of the pillar world, 540 rays, features, TTC, contacts).
+  (``NavEnv._sense``, the one pass of ``NavEnv.observe``: cull of the pillar world, 540 rays,
+  features, TTC; contacts have their own small cull in ``advance``).
 
 Prints a table and writes ``benchmarks/results/nav_throughput.json``.
 """

@@ -5,8 +5,14 @@ vy, wz), unclipped, goes to the frozen **filter** (proprio ``[0.25 w_b, g_b, a_t
 = the previous observation's actor rays) whose output ``f_t`` goes, clamped to +-(2.5, 1.5, 3.0)
 and scaled by (2, 2, 0.25), to the frozen **loco** policy (:mod:`reasan_jax.tasks.common.frozen_chain`);
 the grid envs' dynamic obstacles move; 4 PD sub-steps with the 0.8/0.2 blended target; then
-sensing (rays, TTC, contacts), the goal distance and vector and the guide vector of the
-post-physics state, dones (§3.4), rewards (§5), pushes and the observation (§2, :mod:`.observations`).
+contacts (their own small cull), the goal distance, dones (§3.4), rewards (§5; the TTC field and
+guide vector of the previous observation, REASAN's one-step lag, §10 item 3) and pushes --
+:meth:`NavEnv.advance`; then, after ``VecEnv``'s auto-reset, ONE sensing pass on the (possibly
+fresh) state: rays, TTC, guide and goal vectors and the observation (§2, :mod:`.observations`) --
+:meth:`NavEnv.observe` (an auto-reset costs no second ray cast). ``info["final_obs"]`` holds the
+post-step proprio / privileged groups and the previous rays. With ``env.mid360.enabled`` /
+``env.use_pred_rays`` the Mid-360 histories live in ``info["mid360"]`` and the frozen estimator's
+rays replace the actor rays (REASAN nav §8.6; :mod:`reasan_jax.tasks.common.lidar`).
 
 Envs come in two types fixed for the run (§3.2): ``info["region"]`` :data:`~reasan_jax.scenes.nav_worlds.GRID`
 (REASAN type 1, with dynamic obstacles) or :data:`~reasan_jax.scenes.nav_worlds.MAZE` (type 3);
