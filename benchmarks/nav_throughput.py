@@ -16,7 +16,8 @@ For each batch size, in one process, each as a jitted ``lax.scan`` of ``--steps`
 * **loco**: ``VecEnv(LocoEnv).step`` (flat, as ``benchmarks/env_throughput.py``);
 * the nav step's parts, each alone on the same batch: **physics** (``Go2Sim.physics_step``, 4
   MJX sub-steps), **filter_policy** and **loco_policy** (the frozen ONNX LSTMs), **sensing**
-  (``NavEnv._sense``: cull of the pillar world, 540 rays, features, TTC, contacts).
+  (``NavEnv._sense``, the one pass of ``NavEnv.observe``: cull of the pillar world, 540 rays,
+  features, TTC; contacts have their own small cull in ``advance``).
 
 Prints a table and writes ``benchmarks/results/nav_throughput.json``.
 """
@@ -34,7 +35,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import _common  # noqa: E402
-from benchmarks.filter_throughput import _scan, _time  # noqa: E402
+from benchmarks.filter_throughput import _scan, _time_all  # noqa: E402
 
 PRETRAINED = ROOT.parent / "shared" / "reference" / "pretrained"
 PARTS = ("physics", "filter_policy", "loco_policy", "sensing")
@@ -97,8 +98,7 @@ def main(argv=None) -> dict:
         "loco_policy": (_scan(loco_part, args.steps), ns.info["loco_carry"]),
         "sensing": (_scan(sensing_part, args.steps), data),
     }
-    for name, (fn, arg) in programs.items():
-      compile_s, times = _time(fn, arg, args.repeats)
+    for name, (compile_s, times) in _time_all(programs, args.repeats).items():
       row[f"{name}_compile_s"] = compile_s
       row[f"{name}_times_s"] = times
       row[f"{name}_us_per_env_step"] = min(times) / (n * args.steps) * 1e6

@@ -24,6 +24,7 @@ import ml_collections
 
 from reasan_jax.configs import common
 from reasan_jax.robots.go2 import constants as go2
+from reasan_jax.tasks.common import lidar
 
 
 def env_config() -> ml_collections.ConfigDict:
@@ -87,6 +88,16 @@ def env_config() -> ml_collections.ConfigDict:
   s.num_near = 0
   s.window = 0
   s.num_contact = 0
+
+  # Simulated Livox Mid-360 and the ray estimator's grid / IMU histories (REASAN nav §7.3-7.4,
+  # §8.2; reasan_jax.tasks.common.lidar). Off: nothing of it is computed. The nav worlds have up
+  # to 283 pillars within the Mid-360's 3 m (the maze; scenes.nav_worlds), so its cull keeps 320.
+  c.mid360 = lidar.mid360_config()
+  c.mid360.num_static = 320
+  # Predicted rays (REASAN nav §8.6): the frozen estimator at env.estimator (a run or checkpoint
+  # of python -m reasan_jax.train_estimator) replaces the actor rays; turns the Mid-360 on.
+  c.use_pred_rays = False
+  c.estimator = ""
 
   dyn = c.dynamic_obstacles = ml_collections.ConfigDict()  # REASAN nav §4.8 (--with_dyn_obst)
   dyn.enabled = True  # grid envs only; active count = curriculum level (0-9)

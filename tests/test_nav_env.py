@@ -241,6 +241,45 @@ def test_chain_order_inputs_and_carries(env, reset_and_step):
   np.testing.assert_allclose(fresh.info["filter_action"], 0.0)
 
 
+def test_one_sensing_pass_and_rewards_read_the_previous_observation(env, reset_and_step):
+  """REASAN's one-step lag (REASAN nav §10 item 3, adopted): the rewards of step t read the TTC
+  field and guide vector stored by the previous observation (``info["ttc"]``, ``info["guide"]``);
+  ``observe`` refreshes them from the post-step state; ``advance`` keeps the previous rays."""
+  reset, step = reset_and_step
+  s0 = reset(jax.random.PRNGKey(5))
+  data = s0.data
+  sensed = env._sense(data, s0.info, None)
+  np.testing.assert_allclose(s0.info["ttc"], sensed.ttc)
+  np.testing.assert_allclose(s0.info["guide"], nav_worlds.guide_vector(
+      env.world, s0.info["region"], s0.info["pair"], data.qpos[:2]))
+  a = jnp.array([0.5, 0.0, 0.0])
+  near, far = (s0.replace(info={**s0.info, "ttc": jnp.full((180,), t)}) for t in (0.1, 0.4))
+  r_near, r_far = (float(step(s, a).metrics["reward/ttc"]) for s in (near, far))
+  assert r_near < r_far < 0
+  np.testing.assert_allclose(r_near / r_far, np.exp(-2 * 0.1) / np.exp(-2 * 0.4), rtol=1e-4)
+  adv = jax.jit(env.advance)(s0, a)
+  np.testing.assert_allclose(adv.obs["rays"], s0.obs["rays"])  # final obs: previous rays
+  s1 = jax.jit(env.observe)(adv)
+  np.testing.assert_allclose(s1.info["ttc"], env._sense(s1.data, s1.info, None).ttc, atol=1e-5)
+  np.testing.assert_allclose(adv.obs["proprio"][:8], s1.obs["proprio"][:8], atol=1e-6)
+
+
+def test_contacts_small_cull_matches_the_ray_cull(env):
+  """The contact cull (``NavEnv._contacts``, its own k nearest within 1 m) gives the contacts of
+  the ray cast's cull (``pipeline.sense`` with shapes) at poses pressed into walls."""
+  vals = []
+  for i, xy in enumerate(np.asarray(env.world.spawn[:, :4]).reshape(-1, 2)):
+    for dx in (-0.6, -0.3, 0.3, 0.6):
+      data = env.sim.spawn(jnp.array([xy[0] + dx, xy[1] + 0.6 * (i % 2 - 0.5), 0.3]), 0.3 * i,
+                           env.sim.default_pose)
+      vals.append(data)
+  small = [np.asarray(env._contacts(d, {})) for d in vals]
+  big = [np.asarray(env._sense(d, {}, None, contacts=True).contacts) for d in vals]
+  for a, b in zip(small, big):
+    np.testing.assert_array_equal(a, b)
+  assert sum(bool(a.any()) for a in small) >= 3  # some poses do touch a wall
+
+
 def test_reset_spawn_goal_and_distances(env, reset_and_step):
   reset, _ = reset_and_step
   for region in (nav_worlds.GRID, nav_worlds.MAZE):
@@ -380,3 +419,36 @@ def test_train_cli_two_iterations(tmp_path, monkeypatch):
               "env/terrain_level", "env/active_obstacles"):
     assert col in header, col
   assert any((run / "checkpoints").iterdir())
+
+
+# ------------------------------------------------------------------ predicted rays (§8.6)
+def _stub_estimator(grid, imu):
+  """(B, H, 30, 180), (B, H, 6) -> (B, 180): the newest grid's per-azimuth minimum plus imu."""
+  return jnp.min(grid[:, -1], axis=1) + 0.01 * imu[:, -1, :1]
+
+
+def test_predicted_rays_replace_the_nav_actor_rays():
+  """With ``env.use_pred_rays`` the nav actor rays are the frozen estimator's output on the
+  Mid-360 histories (shared ``Mid360Module.observe``, as the filter env); the critic rays stay
+  the ray cast's and the Mid-360 cull of the pillar world is exact (<= env.mid360.num_static)."""
+  import unittest.mock
+  from reasan_jax.sensors import lidar_grid
+  from reasan_jax.tasks.common import lidar
+  from reasan_jax.tasks.nav.env import NavEnv
+
+  fake = lidar.Estimator(apply=_stub_estimator, history=lidar_grid.HISTORY, source="stub")
+  with unittest.mock.patch.object(lidar, "load_estimator", lambda path: fake):
+    env = NavEnv(_config(use_pred_rays=True, estimator="stub"),
+                 filter_policy=_recording_filter(1.0), loco_policy=_recording_loco())
+  assert env.lidar is not None and env.lidar.num_static == 320
+  step = jax.jit(env.step)
+  s0 = jax.jit(env.reset)(jax.random.PRNGKey(1))
+  np.testing.assert_allclose(s0.obs["rays"], env.lidar.reset_rays(), atol=1e-6)
+  s2 = step(step(s0, jnp.array([0.3, 0.0, 0.0])), jnp.array([0.3, 0.0, 0.0]))
+  np.testing.assert_allclose(s2.obs["rays"], env.lidar.predicted_rays(s2.info["mid360"]),
+                             atol=1e-5)
+  grid, imu = lidar_grid.estimator_inputs(s2.info["mid360"]["history"])
+  np.testing.assert_allclose(s2.obs["rays"], _stub_estimator(grid[None], imu[None])[0], atol=1e-5)
+  assert not np.allclose(s2.obs["rays"], s2.info["mid360"]["gt_rays"])  # not the cast rays
+  assert 0 < int(s2.info["mid360"]["cull_count"]) <= 320
+  assert "mid360_cursor" in env.persistent(s2)

@@ -251,9 +251,16 @@ def test_cull_and_window_are_exact_in_both_regions(full, num_centers):
     win = rays.cast_measure(base, 0.7, s, None, num_centers, num_near=cfg.num_near,
                             window=cfg.window)
     dense = rays.cast_measure(base, 0.7, s, None, num_centers, method="dense")
-    return s, num, win.overflow, jnp.max(jnp.abs(win.distance - dense.distance))
-  kept, num, over, diff = jax.jit(jax.vmap(one))(jnp.asarray(pts))
+    # The 2-stage cull (only the num_near nearest sorted, pipeline.sense's) casts the same.
+    s2, num2 = obstacles.nearby_static(full.static, p, cfg.num_static, radius, cfg.num_near)
+    win2 = rays.cast_measure(base, 0.7, s2, None, num_centers, num_near=cfg.num_near,
+                             window=cfg.window)
+    same = (jnp.max(jnp.abs(win2.distance - win.distance)) + jnp.sum(win2.cls != win.cls)
+            + jnp.abs(num2 - num) + win2.overflow)
+    return s, num, win.overflow, jnp.max(jnp.abs(win.distance - dense.distance)), same
+  kept, num, over, diff, same = jax.jit(jax.vmap(one))(jnp.asarray(pts))
   assert int(over.sum()) == 0 and float(diff.max()) < 1e-5
+  assert float(same.max()) < 1e-6
   for i in range(0, len(pts), 4):
     lb = lb_all(pts[i])
     want = int((lb <= radius).sum())

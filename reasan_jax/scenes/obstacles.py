@@ -251,7 +251,8 @@ def _spawn_points(num_tiles, origin, xy, yaw, half, size, per_tile, clearance, s
 
 
 def nearby_static(world: StaticWorld, xy: jax.Array, k: int,
-                  radius: float = rays.MAX_RANGE + 0.45) -> tuple[rays.Primitives, jax.Array]:
+                  radius: float = rays.MAX_RANGE + 0.45,
+                  num_sorted: int | None = None) -> tuple[rays.Primitives, jax.Array]:
   """The ``k`` static primitives nearest to ``xy`` in world coordinates (one env).
 
   Periodic worlds gather the disk of cells around the robot with wrap-around; a binned
@@ -265,6 +266,8 @@ def nearby_static(world: StaticWorld, xy: jax.Array, k: int,
       world's grid nothing is found).
     k: primitives kept (static int), see :func:`reasan_jax.sensors.rays.nearest_primitives`.
     radius: range in m that matters for the cull count (6 m rays + 0.45 m ray-centre offset).
+    num_sorted: None (all ``k`` nearest first) or how many leading entries are sorted (see
+      :func:`reasan_jax.sensors.rays.nearest_primitives`).
 
   Returns:
     ``(prims, num_in_range)``: (k,) primitives with absolute world centres, nearest first, and
@@ -274,7 +277,7 @@ def nearby_static(world: StaticWorld, xy: jax.Array, k: int,
   gy, gx = p.kind.shape[:2]
   if not world.periodic and gy * gx == 1:
     flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[3:]), p)
-    return rays.nearest_primitives(flat, xy, k, radius)
+    return rays.nearest_primitives(flat, xy, k, radius, num_sorted)
   org = jnp.asarray(world.origin, jnp.float32)
   i = jnp.floor((xy - org) / world.cell).astype(jnp.int32)  # (ix, iy), unwrapped
   o = _stencil(world.window, (radius + world.reach) / world.cell)  # (S, 2) static offsets
@@ -291,7 +294,7 @@ def nearby_static(world: StaticWorld, xy: jax.Array, k: int,
     sub = jax.tree.map(lambda a: a[jnp.clip(iy, 0, gy - 1), jnp.clip(ix, 0, gx - 1)], p)
     sub = sub.replace(valid=sub.valid & inside[:, None])
   flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), sub)
-  return rays.nearest_primitives(flat, xy, k, radius)
+  return rays.nearest_primitives(flat, xy, k, radius, num_sorted)
 
 
 def binned_world(center: np.ndarray, yaw: np.ndarray, half: np.ndarray, cell: float,

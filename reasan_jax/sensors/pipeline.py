@@ -104,7 +104,10 @@ def sense(cfg: SensorConfig, world: obstacles.StaticWorld,
     The :class:`Sensing`.
   """
   radius = cfg.max_range + max(abs(v) for xy in rays.CENTER_OFFSETS[cfg.num_centers] for v in xy)
-  static, count = obstacles.nearby_static(world, base_pos[:2], cfg.num_static, radius)
+  # Only the densely cast (and contact-tested) leading entries need the nearest-first order.
+  num_sorted = max(cfg.num_near, cfg.num_contact if shapes is not None else 0)
+  static, count = obstacles.nearby_static(world, base_pos[:2], cfg.num_static, radius,
+                                          num_sorted if 2 * num_sorted <= cfg.num_static else None)
   dprims = None if dynamic is None else dyn.primitives(dynamic)
   scan = rays.cast_measure(base_pos, yaw, static, dprims, cfg.num_centers, cfg.max_range,
                            num_near=cfg.num_near, window=cfg.window)

@@ -79,3 +79,29 @@ def noisy_imu(data: mjx.Data, obs: ml_collections.ConfigDict, key: jax.Array) ->
   level = jnp.concatenate([jnp.full(3, obs.noise_ang_vel), jnp.full(3, obs.noise_gravity)])
   noise = jax.random.uniform(key, (6,), minval=-1.0, maxval=1.0) * level * float(obs.noise)
   return jnp.concatenate([ang * obs.ang_vel_scale, gravity]) + noise
+
+
+def obstacle_contacts(shapes: collisions.RobotShapes, data: mjx.Data, world, num_contact: int,
+                      dynamic=None) -> jax.Array:
+  """(B,) bool: undesired body touching a static or dynamic obstacle (REASAN filter §5.1,
+  REASAN nav §3.4), shared by the filter and nav envs.
+
+  The static primitives are the ``num_contact`` nearest (lower-bound distance) within
+  :data:`reasan_jax.sensors.pipeline.CONTACT_RADIUS` of the base: a small cull of its own (a
+  3 x 3 cell disk in the filter world, a few bins in the nav world), not the ray cast's 6 m one.
+  It is exact while at most ``num_contact`` primitives come within an undesired geom's reach
+  (~0.45 m from the base origin horizontally).
+
+  Args:
+    shapes: :func:`reasan_jax.sensors.collisions.robot_shapes`. data: the physics state.
+    world: the :class:`reasan_jax.scenes.obstacles.StaticWorld`. num_contact: static int k.
+    dynamic: this env's :class:`reasan_jax.scenes.dynamic_obstacles.DynamicObstacles`, or None.
+  """
+  # pylint: disable=import-outside-toplevel
+  from reasan_jax.scenes import dynamic_obstacles as dyn
+  from reasan_jax.scenes import obstacles
+  from reasan_jax.sensors import pipeline, rays
+
+  near, _ = obstacles.nearby_static(world, data.qpos[:2], num_contact, pipeline.CONTACT_RADIUS)
+  prims = near if dynamic is None else rays.concat([near, dyn.primitives(dynamic)])
+  return collisions.body_contacts(shapes, data.geom_xpos, data.geom_xmat, prims)

@@ -209,6 +209,37 @@ class Mid360Module:
     return {"history": history, "drift": m["drift"], "gt_rays": gt_rays,
             "valid": jnp.ones((), bool), "cull_count": count}, cursor
 
+  def observe(self, info: dict, obs: dict, key: jax.Array, world: obstacles.StaticWorld,
+              dynamic: rays.Primitives | None, data, gt_rays: jax.Array) -> dict:
+    """The Mid-360 frame of one observation pass (REASAN filter §1.1b item 9, REASAN nav §8.2)
+    written into ``info`` (in place: ``mid360``, ``mid360_cursor``) and the observation with, under
+    an estimator, the predicted actor rays (REASAN nav §8.6). A just-started episode
+    (``info["step"] == 0``) keeps its zero-filled histories and :meth:`reset_rays` (no frame is
+    cast at reset; module docstring). Shared by the filter and nav envs.
+
+    Args:
+      info: the env's ``state.info`` (a mutable copy; reads ``step``, ``mid360``,
+        ``mid360_cursor``). obs: the observation groups (``rays`` (180,) replaced under an
+        estimator). key: PRNG key (range and IMU noise). world: the static world.
+      dynamic: this env's moving obstacles as primitives, or None. data: the physics state
+        (``mjx.Data``). gt_rays: (180,) this pass's noise-free ground-truth rays.
+
+    Returns:
+      The observation groups.
+    """
+    from reasan_jax.tasks.common import body  # pylint: disable=import-outside-toplevel
+
+    rot, gravity, _, ang = body.base_frame(data)
+    frame, cursor = self.step(info, key, world, dynamic, data.qpos[:3], rot, gravity, ang,
+                              gt_rays)
+    fresh = info["step"] == 0
+    pick = lambda a, b: jnp.where(fresh, a, b)  # pylint: disable=unnecessary-lambda-assignment
+    info["mid360"] = jax.tree.map(pick, info["mid360"], frame)
+    info["mid360_cursor"] = pick(info["mid360_cursor"], cursor)
+    if self.estimator is not None:
+      obs = {**obs, "rays": pick(self.reset_rays(), self.predicted_rays(info["mid360"]))}
+    return obs
+
   def predicted_rays(self, m: dict) -> jax.Array:
     """(180,) the frozen estimator's rays from ``info["mid360"]`` (REASAN nav §8.6)."""
     grid, imu = lidar_grid.estimator_inputs(m["history"])

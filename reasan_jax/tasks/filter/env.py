@@ -246,11 +246,8 @@ class FilterEnv(CommandTask):
     one): the same set the ray cull's first entries gave whenever at most ``num_contact``
     primitives come that close (an undesired geom reaches ~0.45 m from the base).
     """
-    near, _ = obstacles.nearby_static(self.world, data.qpos[:2], self.sensor_config.num_contact,
-                                      pipeline.CONTACT_RADIUS)
-    dynamic = info.get("obstacles")
-    prims = near if dynamic is None else rays.concat([near, dyn.primitives(dynamic)])
-    return collisions.body_contacts(self.shapes, data.geom_xpos, data.geom_xmat, prims)
+    return body.obstacle_contacts(self.shapes, data, self.world, self.sensor_config.num_contact,
+                                  info.get("obstacles"))
 
   def observe(self, state: State) -> State:
     """One sensing pass on ``state`` (REASAN filter §1.1b item 9, after resets): cull, ray cast,
@@ -266,25 +263,10 @@ class FilterEnv(CommandTask):
     obs = observations.observe(state.data, info["command"], info["last_action"], sensing,
                                self.config.obs, k_obs)
     if self.lidar is not None:
-      obs = self._observe_mid360(state.data, info, obs, sensing, k_obs)
+      dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
+      obs = self.lidar.observe(info, obs, jax.random.fold_in(k_obs, 360), self.world, dprims,
+                               state.data, sensing.gt_rays)
     return state.replace(obs=obs, info=info)
-
-  def _observe_mid360(self, data, info, obs, sensing, key):
-    """The Mid-360 frame of this observation (REASAN filter §1.1b item 9) into ``info`` (updated
-    in place) and, with an estimator, the predicted actor rays. A just-started episode
-    (``step == 0``) keeps its zero-filled histories and the estimator's reset rays (no frame is
-    cast at reset; docs/deviations.md "Ray estimator")."""
-    rot, gravity, _, ang = observations.base_frame(data)
-    dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
-    frame, cursor = self.lidar.step(info, jax.random.fold_in(key, 360), self.world, dprims,
-                                    data.qpos[:3], rot, gravity, ang, sensing.gt_rays)
-    fresh = info["step"] == 0
-    pick = lambda a, b: jnp.where(fresh, a, b)  # pylint: disable=unnecessary-lambda-assignment
-    info["mid360"] = jax.tree.map(pick, info["mid360"], frame)
-    info["mid360_cursor"] = pick(info["mid360_cursor"], cursor)
-    if self.lidar.estimator is not None:
-      obs = {**obs, "rays": pick(self.lidar.reset_rays(), self.lidar.predicted_rays(info["mid360"]))}
-    return obs
 
   # ------------------------------------------------------------------ step
   def step(self, state: State, action: jax.Array) -> State:

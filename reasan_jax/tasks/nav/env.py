@@ -5,8 +5,14 @@ vy, wz), unclipped, goes to the frozen **filter** (proprio ``[0.25 w_b, g_b, a_t
 = the previous observation's actor rays) whose output ``f_t`` goes, clamped to +-(2.5, 1.5, 3.0)
 and scaled by (2, 2, 0.25), to the frozen **loco** policy (:mod:`reasan_jax.tasks.common.frozen_chain`);
 the grid envs' dynamic obstacles move; 4 PD sub-steps with the 0.8/0.2 blended target; then
-sensing (rays, TTC, contacts), the goal distance and vector and the guide vector of the
-post-physics state, dones (§3.4), rewards (§5), pushes and the observation (§2, :mod:`.observations`).
+contacts (their own small cull), the goal distance, dones (§3.4), rewards (§5; the TTC field and
+guide vector of the previous observation, REASAN's one-step lag, §10 item 3) and pushes --
+:meth:`NavEnv.advance`; then, after ``VecEnv``'s auto-reset, ONE sensing pass on the (possibly
+fresh) state: rays, TTC, guide and goal vectors and the observation (§2, :mod:`.observations`) --
+:meth:`NavEnv.observe` (an auto-reset costs no second ray cast). ``info["final_obs"]`` holds the
+post-step proprio / privileged groups and the previous rays. With ``env.mid360.enabled`` /
+``env.use_pred_rays`` the Mid-360 histories live in ``info["mid360"]`` and the frozen estimator's
+rays replace the actor rays (REASAN nav §8.6; :mod:`reasan_jax.tasks.common.lidar`).
 
 Envs come in two types fixed for the run (§3.2): ``info["region"]`` :data:`~reasan_jax.scenes.nav_worlds.GRID`
 (REASAN type 1, with dynamic obstacles) or :data:`~reasan_jax.scenes.nav_worlds.MAZE` (type 3);
@@ -33,8 +39,8 @@ from reasan_jax.robots.go2 import motor
 from reasan_jax.robots.go2 import sim as go2_sim
 from reasan_jax.scenes import dynamic_obstacles as dyn
 from reasan_jax.scenes import nav_obstacles, nav_worlds
-from reasan_jax.sensors import collisions, features, pipeline
-from reasan_jax.tasks.common import body, frozen_chain
+from reasan_jax.sensors import collisions, features, pipeline, rays
+from reasan_jax.tasks.common import body, frozen_chain, lidar
 from reasan_jax.tasks.common.config_check import check_keys
 from reasan_jax.tasks.common.sim_task import CommandTask
 from reasan_jax.tasks.nav import observations, rewards
@@ -139,12 +145,14 @@ class NavEnv(CommandTask):
     self.sensor_config = nav_worlds.nav_sensor_config(
         num_centers=s.num_centers, actor_noise=cfg.obs.ray_noise, **given)
     self._init_command(cfg, rewards.TERMS)
+    self.lidar = lidar.Mid360Module.from_env_config(cfg)  # None: no Mid-360, no estimator
 
   # ------------------------------------------------------------------ curriculum and reset
   def persistent(self, state: State) -> dict[str, jax.Array]:
     """The curriculum (REASAN nav §3.5) from the finished episode: level + 1 if the final
     distance < 2 m, else - 1 if it is > 0.5 x the start distance; >= 10 -> random 0..9, < 0 -> 0.
-    Also the env's region, gains and obstacle shapes (fixed for the run)."""
+    Also the env's region, gains and obstacle shapes (fixed for the run) and, with the Mid-360
+    on, its pattern cursor."""
     info, cu = state.info, self.config.curriculum
     d_end, d_0 = info["last_dist"], info["start_dist"]
     up = d_end < cu.up_distance
@@ -152,8 +160,11 @@ class NavEnv(CommandTask):
     level = info["terrain_level"] + up.astype(jnp.int32) - down.astype(jnp.int32)
     wrapped = jax.random.randint(jax.random.fold_in(info["rng"], 7), (), 0, cu.num_levels)
     level = jnp.where(level >= cu.num_levels, wrapped, jnp.maximum(level, 0))
-    return {"terrain_level": level, "region": info["region"], "gains": info["gains"],
-            "obstacle_shape": info["obstacle_shape"]}
+    out = {"terrain_level": level, "region": info["region"], "gains": info["gains"],
+           "obstacle_shape": info["obstacle_shape"]}
+    if self.lidar is not None:
+      out["mid360_cursor"] = info["mid360_cursor"]
+    return out
 
   def first_persistent(self, rng: jax.Array, region: jax.Array | int | None = None
                        ) -> dict[str, jax.Array]:
@@ -163,9 +174,12 @@ class NavEnv(CommandTask):
     if region is None:
       region = jnp.where(jax.random.uniform(keys[3]) < self.config.grid_fraction,
                          nav_worlds.GRID, nav_worlds.MAZE)
-    return {"terrain_level": jnp.zeros((), jnp.int32),
-            "region": jnp.asarray(region, jnp.int32), "gains": self.sim.sample_gains(keys[:3]),
-            "obstacle_shape": dyn.init_shapes(keys[4], NUM_OBSTACLES)}
+    out = {"terrain_level": jnp.zeros((), jnp.int32),
+           "region": jnp.asarray(region, jnp.int32), "gains": self.sim.sample_gains(keys[:3]),
+           "obstacle_shape": dyn.init_shapes(keys[4], NUM_OBSTACLES)}
+    if self.lidar is not None:
+      out["mid360_cursor"] = self.lidar.first_cursor()
+    return out
 
   def initial_persistent(self, rng: jax.Array, num_envs: int) -> dict[str, jax.Array]:
     """First-episode values of a batch (leaves (num_envs, ...)): envs ``[0, floor(f N))`` in the
@@ -175,9 +189,13 @@ class NavEnv(CommandTask):
     return jax.vmap(self.first_persistent)(jax.random.split(rng, num_envs), region)
 
   def reset(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
-    """New episode in REASAN's order (REASAN nav §3.3): wrench, buffers and both frozen
-    recurrent states zeroed, spawn pair (z 0.4 m, yaw U(-pi, pi), grid goal noise), goal
-    distance, scaled joints, dynamic obstacles, then the observation."""
+    """New episode: :meth:`start`, then :meth:`observe` (rays, TTC, guide, the observation)."""
+    return self.observe(self.start(rng, persistent))
+
+  def start(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
+    """New episode in REASAN's order (REASAN nav §3.3), without the observation (zeros until
+    :meth:`observe`): wrench, buffers and both frozen recurrent states zeroed, spawn pair (z
+    0.4 m, yaw U(-pi, pi), grid goal noise), goal distance, scaled joints, dynamic obstacles."""
     cfg, sim = self.config, self.sim
     keys = jax.random.split(rng, 9)
     if persistent is None:
@@ -207,12 +225,15 @@ class NavEnv(CommandTask):
     if self._dynamic:
       info["obstacles"] = self._reset_obstacles(keys[5], persistent["obstacle_shape"], spawn,
                                                 num_active, level)
-    sensing = self._sense(data, info, keys[6])
-    info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
-    guide = nav_worlds.guide_vector(self.world, region, pair, data.qpos[:2])
-    goal_b = observations.goal_in_yaw_frame(data.qpos[:3], data.qpos[3:7], goal)
-    obs = observations.observe(data, goal_b, info["last_action"], guide, sensing, cfg.obs,
-                               keys[7])
+    # Filled by observe(): the TTC field and guide vector the next step's rewards read
+    # (REASAN's one-step lag, REASAN nav §10 item 3), the scan, the observation.
+    info["ttc"] = jnp.full((rays.NUM_AZIMUTHS,), features.TTC_MAX)
+    info["guide"] = jnp.zeros(2)
+    info["scan"] = {"distance": jnp.zeros(rays.NUM_AZIMUTHS),
+                    "cls": jnp.zeros(rays.NUM_AZIMUTHS, jnp.int32)}
+    if self.lidar is not None:  # zero-filled histories; observe() skips the frame at step 0
+      info["mid360"] = self.lidar.reset_info(jax.random.fold_in(keys[8], 360))
+    obs = {k: jnp.zeros(v) for k, v in observations.OBS_SIZES.items()}
     z = jnp.zeros(())
     metrics = {f"reward/{k}": z for k in rewards.TERMS}
     metrics.update({k: z for k in _EPISODE_METRICS})
@@ -229,17 +250,66 @@ class NavEnv(CommandTask):
     """One step of the dynamic obstacles, before physics (REASAN nav §4.8)."""
     return nav_obstacles.step_nav(obst, key, self._speed_range, self.dt)
 
-  def _sense(self, data: mjx.Data, info: dict, key: jax.Array) -> pipeline.Sensing:
-    """Rays, TTC and obstacle contacts of the current state (REASAN nav §2.1, §7.5)."""
+  def _sense(self, data: mjx.Data, info: dict, key: jax.Array | None,
+             contacts: bool = False) -> pipeline.Sensing:
+    """Rays and TTC (and, with ``contacts``, obstacle contacts) of the current state (REASAN nav
+    §2.1, §7.5)."""
     _, _, lin, _ = body.base_frame(data)
     noisy = self.config.obs.noise and self.config.obs.actor_rays == "centre"
+    shapes = (self.shapes, data.geom_xpos, data.geom_xmat) if contacts else (None, None, None)
     return pipeline.sense(self.sensor_config, self.world.static, info.get("obstacles"),
                           data.qpos[:3], spatial.yaw_of_quat(data.qpos[3:7]), lin[:2],
-                          key if noisy else None, self.shapes, data.geom_xpos, data.geom_xmat)
+                          key if noisy else None, *shapes)
+
+  def _contacts(self, data: mjx.Data, info: dict) -> jax.Array:
+    """(B,) bool: undesired body touching a pillar or a dynamic obstacle (REASAN nav §3.4).
+
+    The pillars are the ``sensors.num_contact`` nearest within
+    :data:`~reasan_jax.sensors.pipeline.CONTACT_RADIUS` of the base (a small cull of the binned
+    world, not the ray cast's 6 m one; exact while at most ``num_contact`` pillars come within
+    reach, ``tests/test_nav_worlds.py``)."""
+    return body.obstacle_contacts(self.shapes, data, self.world.static,
+                                  self.sensor_config.num_contact, info.get("obstacles"))
+
+  def observe(self, state: State) -> State:
+    """One sensing pass on ``state`` (REASAN nav §1.3, after resets): cull, ray cast,
+    actor / critic rays, TTC and the guide vector (stored in ``info["ttc"]`` / ``info["guide"]``
+    for the next step's rewards, REASAN's one-step lag, REASAN nav §10 item 3), ``info["scan"]``,
+    the four observation groups (noise keys from ``info["rng"]``) and, when on, the Mid-360 frame
+    and predicted rays (:meth:`reasan_jax.tasks.common.lidar.Mid360Module.observe`)."""
+    info = dict(state.info)
+    data = state.data
+    rng, k_ray, k_obs = jax.random.split(info["rng"], 3)
+    info["rng"] = rng
+    sensing = self._sense(data, info, k_ray)
+    guide = nav_worlds.guide_vector(self.world, info["region"], info["pair"], data.qpos[:2])
+    info["ttc"], info["guide"] = sensing.ttc, guide
+    info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
+    goal_b = observations.goal_in_yaw_frame(data.qpos[:3], data.qpos[3:7], info["goal"])
+    obs = observations.observe(data, goal_b, info["last_action"], guide, sensing,
+                               self.config.obs, k_obs)
+    if self.lidar is not None:
+      dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
+      obs = self.lidar.observe(info, obs, jax.random.fold_in(k_obs, 360), self.world.static,
+                               dprims, data, sensing.gt_rays)
+    return state.replace(obs=obs, info=info)
 
   # ------------------------------------------------------------------ step
   def step(self, state: State, action: jax.Array) -> State:
-    """One 50 Hz control step in REASAN's order (REASAN nav §1.3; module docstring).
+    """One 50 Hz control step in REASAN's order (REASAN nav §1.3; module docstring):
+    :meth:`advance`, then :meth:`observe` (``VecEnv`` puts its auto-reset between the two).
+
+    Raises:
+      ValueError: ``action`` is not of shape (3,).
+    """
+    return self.observe(self.advance(state, action))
+
+  def advance(self, state: State, action: jax.Array) -> State:
+    """REASAN nav §1.3 without the observation: filter, loco, obstacle motion, physics,
+    contacts (their own small cull) and dones of the post-physics state, rewards (§5) with the
+    fresh goal distance but the TTC and guide vector of the previous observation (REASAN's
+    one-step lag, §10 item 3), pushes. ``obs`` is the final observation for bootstrapping:
+    proprio and privileged of the post-step state, the rays of the previous observation.
 
     Raises:
       ValueError: ``action`` is not of shape (3,).
@@ -249,7 +319,7 @@ class NavEnv(CommandTask):
     cfg, sim = self.config, self.sim
     info = dict(state.info)
     data = state.data
-    rng, k_dyn, k_push, k_ray, k_obs = jax.random.split(info["rng"], 5)
+    rng, k_dyn, k_push, k_obs = jax.random.split(info["rng"], 4)
     info["rng"] = rng
     xy_before = data.qpos[:2]
 
@@ -268,24 +338,24 @@ class NavEnv(CommandTask):
     data, _, base_hits = sim.physics_step(data, target, info["gains"], info["external_wrench"])
     info["loco_action"], info["filter_action"] = loco_action, filt
 
-    # 3: dones and rewards, on the post-physics state (goal, TTC and guide all fresh).
+    # 3: dones and rewards on the post-physics state; TTC and guide of the previous observation.
     info["step"] = info["step"] + 1
-    sensing = self._sense(data, info, k_ray)
     _, gravity, lin, ang = body.base_frame(data)
     xy = data.qpos[:2]
     d = jnp.linalg.norm(info["goal"] - xy)
-    guide = nav_worlds.guide_vector(self.world, info["region"], info["pair"], xy)
+    contacts = self._contacts(data, info)
     ground = body.ground_contacts(self.shapes, data.geom_xpos, data.geom_xmat)
-    bodies = jnp.sum(sensing.contacts | ground)
+    bodies = jnp.sum(contacts | ground)
     died = body.died(base_hits, gravity, bodies, cfg.termination.gravity_z)
     time_out = (info["step"] >= cfg.episode_length) & ~died
     done = died | time_out
     tau = cfg.rewards.horizon - info["step"] * self.dt
+    ttc = info["ttc"]
     terms = rewards.terms(
         cfg.rewards, d=d, d_prev=info["last_dist"], tau=tau, v=lin, wz=ang[2], a=action,
-        a1=info["last_action"], a2=info["last_action2"], f=filt, g=guide,
-        u=rewards.unit(data.qvel[:2]), ttc_field=sensing.ttc,
-        ttc_vel=features.weighted_ttc(sensing.ttc, lin[:2]), bodies=bodies, done=done,
+        a1=info["last_action"], a2=info["last_action2"], f=filt, g=info["guide"],
+        u=rewards.unit(data.qvel[:2]), ttc_field=ttc,
+        ttc_vel=features.weighted_ttc(ttc, lin[:2]), bodies=bodies, done=done,
         limits=self._limits)
     weighted = {k: terms[k] * self._weights[k] * self.dt for k in rewards.TERMS}
     reward = sum(weighted.values())
@@ -294,14 +364,16 @@ class NavEnv(CommandTask):
     t = info["step"] * self.dt
     arrived = (d < ARRIVAL_RADII[1]) & (info["first_arrival"] < 0)
     info["first_arrival"] = jnp.where(arrived, t, info["first_arrival"])
-    info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
 
-    # Interval push (training), then the observation.
+    # Interval push (training), then the final observation (bootstrap of truncated episodes):
+    # fresh proprio / privileged (guide of the post-push state), the previous rays.
     data = body.push(data, info["step"], k_push, cfg.randomization, self.dt)
     goal_b = observations.goal_in_yaw_frame(data.qpos[:3], data.qpos[3:7], info["goal"])
-    obs = observations.observe(data, goal_b, action, guide, sensing, cfg.obs, k_obs)
+    guide = nav_worlds.guide_vector(self.world, info["region"], info["pair"], data.qpos[:2])
+    obs = {**state.obs, "proprio": observations.proprio(data, goal_b, action, cfg.obs, k_obs),
+           "privileged": observations.privileged(data, guide)}
     metrics = {f"reward/{k}": v for k, v in weighted.items()}
-    metrics.update(self._episode_metrics(done, died, time_out, jnp.any(sensing.contacts), d,
+    metrics.update(self._episode_metrics(done, died, time_out, jnp.any(contacts), d,
                                          info["first_arrival"], xy - xy_before, data))
     return State(data=data, obs=obs, reward=reward, done=done.astype(jnp.float32),
                  truncation=time_out.astype(jnp.float32), metrics=metrics, info=info)
