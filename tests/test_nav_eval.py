@@ -49,6 +49,10 @@ def test_eval_config_is_held_out_and_noise_free():
   assert (c.world.grid_blocks, c.world.maze_cells) == (3, base.world.maze_cells)
   assert (c.filter_policy, c.loco_policy) == ("f.onnx", "l.onnx")
   assert base.obs.noise  # the base is untouched
+  assert not c.get("use_pred_rays", False)
+  pred = nav_eval.eval_env_config(base, estimator="runs/estimator/est")
+  assert pred.use_pred_rays and pred.estimator == "runs/estimator/est"
+  assert not base.use_pred_rays
   with pytest.raises(EvalError, match="at least one 0.02 s step"):
     nav_eval.eval_env_config(base, duration=0.001)
 
@@ -114,6 +118,8 @@ def _cli(argv):
     (["--onnx", NAV, "--filter_onnx", FILTER, "--loco_onnx", LOCO, "--episodes", "0"],
      "--episodes must be at least 1"),
     (["--onnx", NAV, "--run", "r"], "Give exactly one nav policy"),
+    (["--onnx", NAV, "--filter_onnx", FILTER, "--loco_onnx", LOCO, "--estimator", "/no/such/run"]
+     + TINY, "/no/such/run does not exist"),
 ])
 def test_bad_input_is_one_sentence(argv, expected):
   code, _, err = _cli(argv)

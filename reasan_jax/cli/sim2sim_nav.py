@@ -48,6 +48,9 @@ def _parser(nav_eval) -> argparse.ArgumentParser:
   p.add_argument("--maze_cells", type=int, help="maze cells per side (REASAN: 40)")
   p.add_argument("--world_seed", type=int, help="world seed (default: held out from training's)")
   p.add_argument("--seed", type=int, default=0, help="reset seed (spawn/goal pairs, obstacles)")
+  p.add_argument("--estimator", metavar="RUN", help="a trained ray estimator (python -m "
+                 "reasan_jax.train_estimator): every row on its rays from the simulated Mid-360 "
+                 "instead of ground-truth rays")
   p.add_argument("--json", metavar="PATH", help="write the records as a JSON list")
   return p
 
@@ -104,11 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = nav_eval.run(policy, filt, loco, layouts, modes, num_envs=args.episodes,
                            seed=args.seed, base=base, duration=args.duration,
                            world_seed=args.world_seed, grid_blocks=args.grid_blocks,
-                           maze_cells=args.maze_cells)
+                           maze_cells=args.maze_cells, estimator=args.estimator or "")
   except (EvalError, PolicyError, ValueError) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
   print(f"Nav: {policy.source}\nFilter: {filt.source}\nLoco: {loco.source}")
+  if args.estimator:
+    print(f"Actor rays: predicted by the ray estimator {args.estimator}")
   print(nav_eval.format_table(results))
   if args.json:
     with open(args.json, "w", encoding="utf-8") as f:

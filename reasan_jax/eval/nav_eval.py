@@ -114,7 +114,8 @@ def eval_env_config(base: ml_collections.ConfigDict | None, *, filter_policy: st
                     loco_policy: str = "", duration: float = 15.0,
                     world_seed: int | None = None, grid_blocks: int | None = None,
                     maze_cells: int | None = None, num_pairs: int | None = None,
-                    num_centers: int = PLAY_NUM_CENTERS) -> ml_collections.ConfigDict:
+                    num_centers: int = PLAY_NUM_CENTERS,
+                    estimator: str = "") -> ml_collections.ConfigDict:
   """The nav env config of the evaluation (module docstring); one config for all layouts.
 
   Args:
@@ -125,6 +126,9 @@ def eval_env_config(base: ml_collections.ConfigDict | None, *, filter_policy: st
     world_seed: the worlds' seed; None = :func:`held_out_seed` of the base's.
     grid_blocks, maze_cells, num_pairs: world sizes (None: the base's).
     num_centers: ray centres (11 = REASAN's play).
+    estimator: a trained ray estimator (``python -m reasan_jax.train_estimator``): the nav
+      policy's actor rays (and the filter's) are its predictions from the simulated Mid-360
+      instead of ground-truth rays (REASAN nav §8.6); "" = ground truth.
 
   Raises:
     EvalError: a duration shorter than one step or a world size below 1.
@@ -138,6 +142,9 @@ def eval_env_config(base: ml_collections.ConfigDict | None, *, filter_policy: st
     c.filter_policy = str(filter_policy)
   if loco_policy:
     c.loco_policy = str(loco_policy)
+  if estimator:
+    c.use_pred_rays = True
+    c.estimator = str(estimator)
   steps = int(round(float(duration) / (c.sim_dt * c.decimation)))
   if steps < 1:
     raise EvalError(f"The episode duration must be at least one 0.02 s step, got {duration} s.")
@@ -354,7 +361,8 @@ def run(policy: Policy, filter_policy: str | Policy, loco_policy: str | Policy,
     policy: the nav policy. filter_policy, loco_policy: the frozen chain (paths or policies).
     layouts, modes: subsets of :data:`LAYOUTS`, :data:`MODES`. num_envs: episodes per row.
     seed: reset seed. base: the nav env section to start from (a run's).
-    **config: more :func:`eval_env_config` arguments (duration, world sizes, world_seed).
+    **config: more :func:`eval_env_config` arguments (duration, world sizes, world_seed,
+      estimator).
 
   Raises:
     EvalError, PolicyError: one sentence naming the input that cannot be used.
