@@ -72,3 +72,30 @@ class CommandTask(Go2SimTask):
     """Per-env base mass / inertia / CoM and friction bucket, once at start-up (REASAN filter
     §6.5, REASAN nav §3.3)."""
     return self.sim.randomize(rng)
+
+  def reset(self, rng, persistent=None):
+    """New episode: :meth:`start`, then :meth:`observe` (the one sensing pass and the
+    observation)."""
+    return self.observe(self.start(rng, persistent))
+
+  def step(self, state, action):
+    """One 50 Hz control step in REASAN's order (REASAN filter §1.1b, REASAN nav §1.3):
+    :meth:`advance`, then :meth:`observe` (``VecEnv`` puts its auto-reset between the two).
+
+    Raises:
+      ValueError: ``action`` is not of shape (3,).
+    """
+    return self.observe(self.advance(state, action))
+
+  def _observe_lidar(self, info, obs, key, world, data, gt_rays):
+    """With the Mid-360 on (``self.lidar``), this observation's frame into ``info`` and, with an
+    estimator, the predicted actor rays in ``obs`` (REASAN nav §8.2, §8.6); else ``obs``."""
+    if self.lidar is None:
+      return obs
+    import jax  # pylint: disable=import-outside-toplevel
+
+    from reasan_jax.scenes import dynamic_obstacles as dyn  # pylint: disable=import-outside-toplevel
+
+    dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
+    return self.lidar.observe(info, obs, jax.random.fold_in(key, 360), world, dprims, data,
+                              gt_rays)

@@ -161,10 +161,6 @@ class FilterEnv(CommandTask):
       out["mid360_cursor"] = self.lidar.first_cursor()
     return out
 
-  def reset(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
-    """New episode: :meth:`start`, then :meth:`observe` (rays, TTC, the observation)."""
-    return self.observe(self.start(rng, persistent))
-
   def start(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
     """New episode in REASAN's order (REASAN filter §5.2), without the observation (zeros until
     :meth:`observe`): level -> active obstacles, wrench, filter and loco actions zeroed, spawn
@@ -262,22 +258,10 @@ class FilterEnv(CommandTask):
     info["scan"] = {"distance": sensing.min_distance, "cls": sensing.min_class}
     obs = observations.observe(state.data, info["command"], info["last_action"], sensing,
                                self.config.obs, k_obs)
-    if self.lidar is not None:
-      dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
-      obs = self.lidar.observe(info, obs, jax.random.fold_in(k_obs, 360), self.world, dprims,
-                               state.data, sensing.gt_rays)
+    obs = self._observe_lidar(info, obs, k_obs, self.world, state.data, sensing.gt_rays)
     return state.replace(obs=obs, info=info)
 
   # ------------------------------------------------------------------ step
-  def step(self, state: State, action: jax.Array) -> State:
-    """One 50 Hz control step in REASAN's order (REASAN filter §1.1b; module docstring):
-    :meth:`advance`, then :meth:`observe` (``VecEnv`` puts its auto-reset between the two).
-
-    Raises:
-      ValueError: ``action`` is not of shape (3,).
-    """
-    return self.observe(self.advance(state, action))
-
   def advance(self, state: State, action: jax.Array) -> State:
     """REASAN filter §1.1b items 1-6 and 8: loco policy, commands, obstacle motion, physics,
     dones (contacts of the post-physics state), rewards with the TTC field of the previous

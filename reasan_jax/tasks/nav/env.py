@@ -188,10 +188,6 @@ class NavEnv(CommandTask):
     region = jnp.where(jnp.arange(num_envs) < n_grid, nav_worlds.GRID, nav_worlds.MAZE)
     return jax.vmap(self.first_persistent)(jax.random.split(rng, num_envs), region)
 
-  def reset(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
-    """New episode: :meth:`start`, then :meth:`observe` (rays, TTC, guide, the observation)."""
-    return self.observe(self.start(rng, persistent))
-
   def start(self, rng: jax.Array, persistent: dict[str, jax.Array] | None = None) -> State:
     """New episode in REASAN's order (REASAN nav §3.3), without the observation (zeros until
     :meth:`observe`): wrench, buffers and both frozen recurrent states zeroed, spawn pair (z
@@ -288,22 +284,10 @@ class NavEnv(CommandTask):
     goal_b = observations.goal_in_yaw_frame(data.qpos[:3], data.qpos[3:7], info["goal"])
     obs = observations.observe(data, goal_b, info["last_action"], guide, sensing,
                                self.config.obs, k_obs)
-    if self.lidar is not None:
-      dprims = dyn.primitives(info["obstacles"]) if self._dynamic else None
-      obs = self.lidar.observe(info, obs, jax.random.fold_in(k_obs, 360), self.world.static,
-                               dprims, data, sensing.gt_rays)
+    obs = self._observe_lidar(info, obs, k_obs, self.world.static, data, sensing.gt_rays)
     return state.replace(obs=obs, info=info)
 
   # ------------------------------------------------------------------ step
-  def step(self, state: State, action: jax.Array) -> State:
-    """One 50 Hz control step in REASAN's order (REASAN nav §1.3; module docstring):
-    :meth:`advance`, then :meth:`observe` (``VecEnv`` puts its auto-reset between the two).
-
-    Raises:
-      ValueError: ``action`` is not of shape (3,).
-    """
-    return self.observe(self.advance(state, action))
-
   def advance(self, state: State, action: jax.Array) -> State:
     """REASAN nav §1.3 without the observation: filter, loco, obstacle motion, physics,
     contacts (their own small cull) and dones of the post-physics state, rewards (§5) with the
