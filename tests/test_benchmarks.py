@@ -182,7 +182,7 @@ def test_loco_response_tiny(tmp_path):
   mjx, mj = data["rows"]
   assert (mjx["sim"], mj["sim"]) == ("mjx", "mujoco") and mjx["falls"] == mj["falls"] == 0
   assert {"vx", "vy", "steady_error"} <= set(mjx["mean"]) and "wz" not in mjx["mean"]
-  assert len(mjx["trace"][0]) == 75  # 0.5 s before + 1.0 s after the switch at 50 Hz
+  assert len(mjx["trace"]["vy"]) == 75  # 0.5 s before + 1.0 s after the switch at 50 Hz
   per_sim = data["model"]["per_sim"]
   assert per_sim["mujoco"]["iterations"] == per_sim["mjx"]["iterations"]
   (gap,) = data["comparison"]
