@@ -34,6 +34,10 @@ start of the policy step), the same relative to the achieved change, overshoot (
 commanded change) and the steady-state error (mean of the last 1 s minus the command, all three
 components). The traces (from 0.5 s before the switch, 50 Hz) and the model settings that matter
 (with REASAN's figure where the spec gives one) go into ``benchmarks/results/loco_response.json``.
+
+Last, ``--filter_impratio`` reruns ``benchmarks/filter_dynamic.py``'s level-9 filter case
+(``--filter_episodes`` episodes, sim2sim seeds) with the MJX model's impratio replaced, to see
+whether the one setting that moves the response also moves the dynamic-scenario collisions.
 """
 
 from __future__ import annotations
@@ -293,6 +297,38 @@ def compare(rows: list[dict], reference: str = "mjx") -> list[dict]:
   return out
 
 
+def filter_dynamic_impratio(impratios: list[float], episodes: int, duration: float, seed: int
+                            ) -> list[dict]:
+  """The sim2sim ``dynamic`` filter scenario (filter_1 on loco_1, level 9) under each impratio.
+
+  Runs ``benchmarks/filter_dynamic.py``'s rollout and analysis with the MJX model's
+  ``opt.impratio`` replaced; the rows carry its collision rate and per-encounter figures.
+  """
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from benchmarks import filter_dynamic  # pylint: disable=import-outside-toplevel
+  from reasan_jax.eval import filter_eval  # pylint: disable=import-outside-toplevel
+  from reasan_jax.policies.load import load_policy  # pylint: disable=import-outside-toplevel
+  from reasan_jax.tasks.filter.env import FilterEnv  # pylint: disable=import-outside-toplevel
+
+  pre = filter_dynamic.PRETRAINED
+  policy = load_policy(str(pre / "filter_1.onnx"))
+  rows = []
+  for imp in impratios:
+    cfg = filter_eval.scenario_env_config(None, "dynamic", str(pre / "loco_1.onnx"), duration)
+    env = FilterEnv(cfg)
+    m = env.sim.mjx_model
+    env.sim.mjx_model = m.replace(opt=m.opt.replace(impratio=jnp.asarray(imp, jnp.float32)))
+    env.sim.mj_model.opt.impratio = imp
+    r = filter_dynamic.analyse(filter_dynamic._records(env, policy, episodes, 9, False, seed))  # pylint: disable=protected-access
+    row = {"impratio": imp, "level": 9, "episodes": episodes, "duration_s": duration,
+           **{k: r[k] for k in ("collision_rate", "encounters", "collisions_per_encounter",
+                                "end_time_s_quartiles")}}
+    rows.append(row)
+    print(f"filter dynamic, impratio {imp:g}: collision rate {row['collision_rate']:.3f}, "
+          f"{row['collisions_per_encounter']:.2f} collisions per encounter", flush=True)
+  return rows
+
+
 def model_settings(env, models: dict) -> dict:
   """The settings that plausibly shape the response, per simulator, with REASAN's figures."""
   import mujoco  # pylint: disable=import-outside-toplevel
@@ -355,6 +391,10 @@ def main(argv=None) -> dict:
   p.add_argument("--after", type=float, default=3.0, help="s of the new command")
   p.add_argument("--smooth", type=int, default=5, help="samples of the centred moving average")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--filter_impratio", type=float, nargs="*", default=[100.0, 1.0],
+                 help="impratios of the filter dynamic-scenario check (none: skip it)")
+  p.add_argument("--filter_episodes", type=int, default=64, help="as filter_dynamic.py")
+  p.add_argument("--filter_duration", type=float, default=20.0, help="s per episode")
   p.add_argument("--out", default=None)
   args = p.parse_args(argv)
   if args.after < STEADY_S or args.settle < PRE_S:
@@ -399,8 +439,11 @@ def main(argv=None) -> dict:
                        f"{row['mean'][k]['achieved_fraction']:.2f} reached"
                        for k in COMPONENTS if k in row["mean"])
       print(f"{sched:8s} {sim_name:16s}: {figs}; falls {falls}", flush=True)
+  filter_rows = (filter_dynamic_impratio(args.filter_impratio, args.filter_episodes,
+                                         args.filter_duration, args.seed)
+                 if args.filter_impratio and args.filter_episodes > 0 else [])
   result = {"versions": _common.versions(),
-            "comparison": compare(rows),
+            "comparison": compare(rows), "filter_dynamic_impratio": filter_rows,
             "settings": {"loco": pathlib.Path(args.loco_onnx).name, "envs": args.envs,
                          "seeds": seeds, "settle_s": args.settle, "after_s": args.after,
                          "smooth_samples": args.smooth, "dt_s": dt,

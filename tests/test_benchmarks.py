@@ -177,7 +177,8 @@ def test_loco_response_metrics_first_order():
 def test_loco_response_tiny(tmp_path):
   out = tmp_path / "loco_response.json"
   _load("loco_response").main(["--envs", "1", "--settle", "0.5", "--after", "1.0", "--schedules",
-                               "dodge", "--sims", "mjx", "mujoco", "--out", str(out)])
+                               "dodge", "--sims", "mjx", "mujoco", "--filter_impratio", "--out",
+                               str(out)])
   data = json.loads(out.read_text())
   mjx, mj = data["rows"]
   assert (mjx["sim"], mj["sim"]) == ("mjx", "mujoco") and mjx["falls"] == mj["falls"] == 0
@@ -185,5 +186,6 @@ def test_loco_response_tiny(tmp_path):
   assert len(mjx["trace"]["vy"]) == 75  # 0.5 s before + 1.0 s after the switch at 50 Hz
   per_sim = data["model"]["per_sim"]
   assert per_sim["mujoco"]["iterations"] == per_sim["mjx"]["iterations"]
+  assert data["filter_dynamic_impratio"] == []  # skipped by the empty --filter_impratio
   (gap,) = data["comparison"]
   assert max(gap["max_mean_trace_gap"]) < 0.05  # same model, same control: the same trajectory
