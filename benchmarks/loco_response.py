@@ -118,7 +118,7 @@ def spawn_states(env, seeds: list[int]) -> list[tuple[np.ndarray, dict]]:
 
 
 def yaw_frame_velocity(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
-  """(T, 3) base vx, vy (m/s) in the yaw frame and world yaw rate wz (rad/s) from (T, 19)/(T, 18)."""
+  """(T, 3) yaw-frame base vx, vy (m/s) and world yaw rate wz (rad/s) from (T, 19)/(T, 18)."""
   w, x, y, z = qpos[:, 3], qpos[:, 4], qpos[:, 5], qpos[:, 6]
   yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
   c, s = np.cos(yaw), np.sin(yaw)
@@ -164,7 +164,7 @@ class MujocoRunner:
     import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
     from reasan_jax.robots import go2  # pylint: disable=import-outside-toplevel
     from reasan_jax.robots.go2 import motor  # pylint: disable=import-outside-toplevel
-    from reasan_jax.tasks.loco.env import policy_observation  # pylint: disable=import-outside-toplevel
+    from reasan_jax.tasks.loco import env as loco_env  # pylint: disable=import-outside-toplevel
 
     self.env, self.policy = env, policy
     cfg, sim = env.config, env.sim
@@ -173,7 +173,7 @@ class MujocoRunner:
 
     def act(params, qpos, qvel, command, last_action, carry):
       data = types.SimpleNamespace(qpos=qpos.astype(jnp.float32), qvel=qvel.astype(jnp.float32))
-      obs = policy_observation(data, command, last_action, cfg.obs)
+      obs = loco_env.policy_observation(data, command, last_action, cfg.obs)
       action, carry = policy.replace(params=params).apply({"state": obs[None]}, carry)
       action = action[0]
       target = motor.joint_target(action, last_action, scale, cfg.action.blend)
@@ -319,7 +319,8 @@ def filter_dynamic_impratio(impratios: list[float], episodes: int, duration: flo
     m = env.sim.mjx_model
     env.sim.mjx_model = m.replace(opt=m.opt.replace(impratio=jnp.asarray(imp, jnp.float32)))
     env.sim.mj_model.opt.impratio = imp
-    r = filter_dynamic.analyse(filter_dynamic._records(env, policy, episodes, 9, False, seed))  # pylint: disable=protected-access
+    records = filter_dynamic._records(env, policy, episodes, 9, False, seed)  # pylint: disable=protected-access
+    r = filter_dynamic.analyse(records)
     row = {"impratio": imp, "level": 9, "episodes": episodes, "duration_s": duration,
            **{k: r[k] for k in ("collision_rate", "encounters", "collisions_per_encounter",
                                 "end_time_s_quartiles")}}
@@ -351,7 +352,8 @@ def model_settings(env, models: dict) -> dict:
       "leg_frictionloss": sorted(set(m.dof_frictionloss[6:].round(5).tolist())),
       "kp": sim.motor.kp, "kd": sim.motor.kd, "torque_limit": sim.motor.torque_limit,
       "velocity_limit": sim.motor.velocity_limit,
-      "action_scale": float(env.config.action.scale), "hip_scale": float(env.config.action.hip_scale),
+      "action_scale": float(env.config.action.scale),
+      "hip_scale": float(env.config.action.hip_scale),
       "action_blend": float(env.config.action.blend),
       "action_delay_steps": 0, "base_mass_kg": round(float(m.body_mass[sim.base_body]), 4),
       "total_mass_kg": round(float(m.body_mass.sum()), 4),

@@ -164,7 +164,8 @@ def test_loco_response_metrics_first_order():
   assert set(m) == {"pre_switch_velocity", "steady_velocity", "steady_error", "vy"}
   assert m["vy"]["t50_s"] == pytest.approx(0.1 * np.log(2), abs=dt)
   assert m["vy"]["t90_s"] == pytest.approx(0.1 * np.log(10), abs=dt)
-  assert m["vy"]["overshoot"] == 0.0 and m["vy"]["achieved_fraction"] == pytest.approx(1.0, abs=1e-3)
+  assert m["vy"]["overshoot"] == 0.0
+  assert m["vy"]["achieved_fraction"] == pytest.approx(1.0, abs=1e-3)
   v[:, 1] *= 0.5  # reaches half the command: 90 % of the command never, 90 % of itself as before
   m = mod.response_metrics(v, cmds, switch, dt, smooth=1)
   assert m["vy"]["t90_s"] is None and m["steady_error"][1] == pytest.approx(-0.5, abs=1e-3)
@@ -172,8 +173,8 @@ def test_loco_response_metrics_first_order():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REPO.parent / "shared" / "reference" / "pretrained" / "loco_1.onnx").exists(),
-                    reason="../shared/reference/pretrained (REASAN's ONNX files) is absent")
+@pytest.mark.skipif(not (REPO.parent / "shared" / "reference" / "pretrained" / "loco_1.onnx")
+                    .exists(), reason="../shared/reference/pretrained (REASAN's ONNX files) is absent")
 def test_loco_response_tiny(tmp_path):
   out = tmp_path / "loco_response.json"
   _load("loco_response").main(["--envs", "1", "--settle", "0.5", "--after", "1.0", "--schedules",
