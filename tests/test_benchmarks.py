@@ -16,6 +16,7 @@ import os
 import pathlib
 import sys
 
+import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -148,3 +149,44 @@ def test_nav_throughput_tiny(tmp_path):
   (row,) = json.loads(out.read_text())["rows"]
   assert row["nav_us_per_env_step"] > 0 and row["nav_over_loco"] > 0
   assert set(row["share"]) == {"physics", "filter_policy", "loco_policy", "sensing"}
+
+
+def test_loco_response_metrics_first_order():
+  """A first-order lag (tau 0.1 s) to a 0 -> 1 step: t50 = tau ln 2, t90 = tau ln 10, no overshoot."""
+  mod = _load("loco_response")
+  dt, switch = 0.02, 50
+  t = (np.arange(150) - switch + 1) * dt  # sample k is at (k + 1) dt after the switch
+  v = np.zeros((150, 3))
+  v[:, 1] = np.where(t > 0, 1.0 - np.exp(-t / 0.1), 0.0)
+  cmds = np.zeros((150, 3), np.float32)
+  cmds[switch:, 1] = 1.0
+  m = mod.response_metrics(v, cmds, switch, dt, smooth=1)
+  assert set(m) == {"pre_switch_velocity", "steady_velocity", "steady_error", "vy"}
+  assert m["vy"]["t50_s"] == pytest.approx(0.1 * np.log(2), abs=dt)
+  assert m["vy"]["t90_s"] == pytest.approx(0.1 * np.log(10), abs=dt)
+  assert m["vy"]["overshoot"] == 0.0
+  assert m["vy"]["achieved_fraction"] == pytest.approx(1.0, abs=1e-3)
+  v[:, 1] *= 0.5  # reaches half the command: 90 % of the command never, 90 % of itself as before
+  m = mod.response_metrics(v, cmds, switch, dt, smooth=1)
+  assert m["vy"]["t90_s"] is None and m["steady_error"][1] == pytest.approx(-0.5, abs=1e-3)
+  assert m["vy"]["t90_of_achieved_s"] == pytest.approx(0.1 * np.log(10), abs=dt)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REPO.parent / "shared" / "reference" / "pretrained" / "loco_1.onnx")
+                    .exists(), reason="../shared/reference/pretrained (REASAN's ONNX files) is absent")
+def test_loco_response_tiny(tmp_path):
+  out = tmp_path / "loco_response.json"
+  _load("loco_response").main(["--envs", "1", "--settle", "0.5", "--after", "1.0", "--schedules",
+                               "dodge", "--sims", "mjx", "mujoco", "--filter_impratio", "--out",
+                               str(out)])
+  data = json.loads(out.read_text())
+  mjx, mj = data["rows"]
+  assert (mjx["sim"], mj["sim"]) == ("mjx", "mujoco") and mjx["falls"] == mj["falls"] == 0
+  assert {"vx", "vy", "steady_error"} <= set(mjx["mean"]) and "wz" not in mjx["mean"]
+  assert len(mjx["trace"]["vy"]) == 75  # 0.5 s before + 1.0 s after the switch at 50 Hz
+  per_sim = data["model"]["per_sim"]
+  assert per_sim["mujoco"]["iterations"] == per_sim["mjx"]["iterations"]
+  assert data["filter_dynamic_impratio"] == []  # skipped by the empty --filter_impratio
+  (gap,) = data["comparison"]
+  assert max(gap["max_mean_trace_gap"]) < 0.05  # same model, same control: the same trajectory
