@@ -263,3 +263,41 @@ def test_point_cast_lengths_match_the_general_cast():
   np.testing.assert_array_equal(np.isfinite(general), np.isfinite(point))
   assert np.isfinite(point).sum() > 50
   np.testing.assert_allclose(point[np.isfinite(point)], general[np.isfinite(general)], atol=1e-5)
+
+
+def _argmin_reference(t: jax.Array, cls: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The former ``argmin`` + ``take_along_axis`` + class gather of the nearest hit."""
+  j = jnp.argmin(t, axis=-1)
+  return jnp.take_along_axis(t, j[..., None], -1)[..., 0], cls[j]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dynamic_cast_merge_equals_argmin(seed):
+  """The unrolled first-minimum merge of the dynamic-obstacle cast gives argmin's hit length and
+  class bit for bit, ties included (two identical obstacles: the lower index wins)."""
+  _, dynamic, base, base_yaw = _scene(seed)
+  twin = jax.tree.map(lambda a: jnp.concatenate([a, a[:1]], 0) if a.ndim else a, dynamic)
+  twin = twin.replace(cls=jnp.arange(1, twin.size + 1, dtype=jnp.int32), kinds=dynamic.kinds)
+  origins = rays.measure_origins(jnp.asarray(base), base_yaw, 11)
+  dirs = rays.measure_directions(base_yaw)
+  t2 = rays._horizontal_lengths(origins, dirs, twin)  # pylint: disable=protected-access
+  t = jnp.where(rays._tall(origins, twin)[None, :, None, :], t2[:, None], jnp.inf)  # pylint: disable=protected-access
+  want_t, want_c = _argmin_reference(t, twin.cls)
+  got_t, got_c = rays._horizontal_argmin(origins, dirs, twin)  # pylint: disable=protected-access
+  hit = np.isfinite(np.asarray(want_t))
+  first, last = np.asarray(t[..., 0]), np.asarray(t[..., -1])
+  assert hit.any() and (np.isfinite(first) & (first == last)).any()  # real ties
+  np.testing.assert_array_equal(np.asarray(got_t), np.asarray(want_t))
+  np.testing.assert_array_equal(np.asarray(got_c)[hit], np.asarray(want_c)[hit])
+
+
+def test_per_azimuth_min_equals_argmin():
+  """The row merge of ``per_azimuth_min`` equals argmin's first row on ties (3 and 33 rows)."""
+  rng = np.random.default_rng(0)
+  for rows in (3, 33):
+    d = jnp.asarray(rng.choice([1.0, 2.0, 6.0], (rows, rays.NUM_AZIMUTHS)), jnp.float32)
+    c = jnp.asarray(rng.integers(-1, 4, (rows, rays.NUM_AZIMUTHS)), jnp.int32)
+    j = jnp.argmin(d, axis=0)
+    got = features.per_azimuth_min(d, c)
+    np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(d[j, jnp.arange(d.shape[1])]))
+    np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(c[j, jnp.arange(d.shape[1])]))
