@@ -13,7 +13,9 @@ For each batch size, in one process, each as a jitted ``lax.scan`` of ``--steps`
   so parked, which costs the same), REASAN's ``filter_1.onnx`` and ``loco_1.onnx`` frozen, the
   training sensing (1 ray centre); actions = a constant 1 m/s forward command; includes the
   auto-reset branch every step (``VecEnv`` computes a fresh episode for every env each step);
-* **loco**: ``VecEnv(LocoEnv).step`` (flat, as ``benchmarks/env_throughput.py``);
+* **loco**: ``VecEnv(LocoEnv).step`` (flat, zero actions: a standing robot, as
+  ``benchmarks/env_throughput.py``); **loco_walking**: the same env driven by the frozen
+  ``loco_1`` on its own observation (policy included), a walking robot as in the nav env;
 * the nav step's parts, each alone on the same batch: **physics** (``Go2Sim.physics_step``, 4
   MJX sub-steps), **filter_policy** and **loco_policy** (the frozen ONNX LSTMs), **sensing**
   (``NavEnv._sense``, the one pass of ``NavEnv.observe``: cull of the pillar world, 540 rays,
@@ -67,6 +69,7 @@ def main(argv=None) -> dict:
 
   from reasan_jax import registry  # pylint: disable=import-outside-toplevel
   from reasan_jax.core import VecEnv  # pylint: disable=import-outside-toplevel
+  from reasan_jax.policies import frozen  # pylint: disable=import-outside-toplevel
   from reasan_jax.tasks.common import frozen_chain  # pylint: disable=import-outside-toplevel
 
   nc = registry.get_config("nav", "cpu" if args.small_worlds else "gpu")
@@ -136,6 +139,12 @@ def main(argv=None) -> dict:
                              "rng": jax.vmap(jax.random.fold_in, in_axes=(0, None))(
                                  s.info["rng"], jnp.sum(fresh.data.qpos).astype(jnp.uint32))})
 
+    def loco_walking(c):  # the loco env driven by the frozen loco policy (a walking robot)
+      s, carry = c
+      act, carry = jax.vmap(lambda o, k: frozen.act(nenv.loco_policy, {"state": o}, k))(
+          s.obs["state"], carry)
+      return lv.step(s, act), carry
+
     task_state = ns.replace(info={k: v for k, v in ns.info.items()
                                   if k in ("last_dist", "start_dist", "terrain_level", "rng",
                                            "region", "gains", "obstacle_shape", "step")})
@@ -144,6 +153,7 @@ def main(argv=None) -> dict:
     programs = {
         "nav": (_scan(lambda s: nv.step(s, forward), args.steps), ns),
         "loco": (_scan(lambda s: lv.step(s, jnp.zeros((n, 12))), args.steps), ls),
+        "loco_walking": (_scan(loco_walking, args.steps), (ls, ns.info["loco_carry"])),
         "physics": (_scan(lambda d: jax.vmap(lambda x, g, w: sim.physics_step(x, target[0], g, w)[0])(
             d, gains, wrench), args.steps), data),
         "filter_policy": (_scan(filter_part, args.steps), ns.info["filter_carry"]),
@@ -162,19 +172,23 @@ def main(argv=None) -> dict:
       row[f"{name}_us_per_env_step"] = min(times) / (n * args.steps) * 1e6
     f = row["nav_us_per_env_step"]
     row["nav_over_loco"] = f / row["loco_us_per_env_step"]
+    row["nav_over_loco_walking"] = f / row["loco_walking_us_per_env_step"]
     row["share"] = {k: row[f"{k}_us_per_env_step"] / f for k in PARTS}
     row["breakdown"] = {k: row[f"{k}_us_per_env_step"] / f for k in BREAKDOWN}
     row["breakdown"]["rest"] = 1.0 - sum(row["breakdown"].values())
     rows.append(row)
     sh = row["share"]
     print(f"num_envs {n:5d}: nav {f:8.1f} us/env-step | loco {row['loco_us_per_env_step']:8.1f}"
-          f" | nav/loco {row['nav_over_loco']:.2f} | " +
+          f" | nav/loco {row['nav_over_loco']:.2f} | nav/loco walking "
+          f"{row['nav_over_loco_walking']:.2f} | " +
           " ".join(f"{k} {sh[k]:.0%}" for k in PARTS), flush=True)
     print("  breakdown: " + " ".join(f"{k} {v:.0%}" for k, v in row["breakdown"].items()),
           flush=True)
 
   cols = [("num_envs", "num_envs", "d"), ("nav us", "nav_us_per_env_step", ".1f"),
-          ("loco us", "loco_us_per_env_step", ".1f"), ("nav/loco", "nav_over_loco", ".2f")]
+          ("loco us", "loco_us_per_env_step", ".1f"), ("nav/loco", "nav_over_loco", ".2f"),
+          ("loco walk us", "loco_walking_us_per_env_step", ".1f"),
+          ("nav/loco walk", "nav_over_loco_walking", ".2f")]
   cols += [(f"{k} us", f"{k}_us_per_env_step", ".1f")
            for k in PARTS + tuple(b for b in BREAKDOWN if b not in PARTS)]
   print(_common.table(rows, cols))
