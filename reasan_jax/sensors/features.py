@@ -69,16 +69,8 @@ def per_azimuth_min(distance: jax.Array, cls: jax.Array) -> tuple[jax.Array, jax
     ``(d, c)``: (180,) minimum distance in m and (180,) class of the row attaining it (first row
     on ties) (REASAN filter §2.2 "per-azimuth hit class", §4.1 step 1).
   """
-  if distance.shape[0] > 16:
-    j = jnp.argmin(distance, axis=0)
-    return (jnp.take_along_axis(distance, j[None], 0)[0], jnp.take_along_axis(cls, j[None], 0)[0])
-  # A running strict-< merge over the rows keeps argmin's first row on ties in one elementwise
-  # fusion (cheaper on CPU than XLA's variadic argmin reduce plus two gathers).
-  d, c = distance[0], cls[0]
-  for r in range(1, distance.shape[0]):
-    better = distance[r] < d
-    d, c = jnp.where(better, distance[r], d), jnp.where(better, cls[r], c)
-  return d, c
+  j = jnp.argmin(distance, axis=0)
+  return (jnp.take_along_axis(distance, j[None], 0)[0], jnp.take_along_axis(cls, j[None], 0)[0])
 
 
 def unit(x: jax.Array) -> jax.Array:

@@ -528,24 +528,12 @@ def _horizontal_min(origins, dirs, prims):
   return jnp.min(jnp.where(tall[None, :, None, :], t2[:, None], _INF), axis=-1)
 
 
-_UNROLL_ARGMIN = 16
-"""Sets of at most this many primitives take their nearest hit by an unrolled merge."""
-
-
 def _horizontal_argmin(origins, dirs, prims):
   """(C, 3, 180) nearest hit length and class over one set."""
   t2 = _horizontal_lengths(origins, dirs, prims)
   t = jnp.where(_tall(origins, prims)[None, :, None, :], t2[:, None], _INF)
-  if t.shape[-1] > _UNROLL_ARGMIN:
-    j = jnp.argmin(t, axis=-1)
-    return jnp.take_along_axis(t, j[..., None], -1)[..., 0], prims.cls[j]
-  # A few primitives (the dynamic obstacles): a running strict-< merge, the first minimum as
-  # argmin's, in one elementwise fusion (XLA's variadic argmin reduce and the class gather cost
-  # ~3x more on CPU, benchmarks/nav_throughput.py).
-  best, cls = t[..., 0], jnp.broadcast_to(prims.cls[0], t.shape[:-1])
-  for j in range(1, t.shape[-1]):
-    best, cls = _merge(best, cls, t[..., j], prims.cls[j])
-  return best, cls
+  j = jnp.argmin(t, axis=-1)
+  return jnp.take_along_axis(t, j[..., None], -1)[..., 0], prims.cls[j]
 
 
 def _horizontal_windowed(origins, yaw, prims, best, window):
