@@ -93,3 +93,32 @@ def test_interrupted_collection_keeps_complete_episodes(tmp_path):
   assert data.num_episodes >= 3
   assert np.all(data.episode_lengths == EPISODE - 1)
   assert data.episode_boundaries[0, 0] == 0 and data.num_frames == data.episode_lengths.sum()
+
+
+def test_a_signal_mid_collection_stops_cleanly_after_the_chunk(tmp_path, monkeypatch, capsys):
+  """SIGTERM delivered while the collection runs (here: from the progress callback, in-process)
+  only asks for a stop: the command finishes the chunk, closes the file and returns 130, whatever
+  Python code (JAX's included) the signal lands in."""
+  from reasan_jax.eval import ray_collection
+
+  real = ray_collection.collect
+  calls, resumed = [], []
+
+  def collect(*args, progress=None, **kwargs):
+    def signalling(summary):
+      progress(summary)
+      calls.append(summary["episodes"])
+      if summary["episodes"] >= 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+        resumed.append(True)  # the signal did not cut the running code short
+    return real(*args, progress=signalling, **kwargs)
+
+  monkeypatch.setattr(ray_collection, "collect", collect)
+  out = tmp_path / "stopped.h5"
+  assert collect_rays.main(TINY + ["--out", str(out), "--frames", "100000"]) == 130
+  assert "interrupted:" in capsys.readouterr().out
+  assert resumed == [True]
+  assert calls[-1] >= 2 and calls[-2] < 2  # no chunk ran after the one that sent the signal
+  data = ray_dataset.read_sequential(out)
+  assert data.num_episodes == calls[-1] and np.all(data.episode_lengths == EPISODE - 1)
+  assert not isinstance(signal.getsignal(signal.SIGTERM), collect_rays._StopRequest)  # restored

@@ -14,8 +14,9 @@ A safety-filter policy (REASAN's ``filter_1.onnx`` on a frozen loco policy given
 Whole finished episodes go to ``--out`` in REASAN's sequential HDF5 format
 (:mod:`reasan_jax.io.ray_dataset`) until it holds ``--frames`` frames (the last episode is cut to
 fit, as REASAN does). The file is valid after every episode: Ctrl-C or ``kill`` (SIGTERM) stops the
-collection and leaves every complete episode written so far (an unfinished one is dropped); only a
-SIGKILL during an episode's write can damage the file. An existing ``--out`` is never replaced
+collection after the current chunk of steps and leaves every complete episode written so far (an
+unfinished one is dropped); a second Ctrl-C stops at once; only a SIGKILL during an episode's write
+can damage the file. An existing ``--out`` is never replaced
 without ``--overwrite``. Any config field can be set with ``--config.<section>.<field>=<value>``
 after the collection settings.
 
@@ -128,9 +129,22 @@ def _build(args, overrides):
   return registry.make_env(config.env), policy
 
 
-def _raise_interrupt(signum, frame):
-  del signum, frame
-  raise KeyboardInterrupt
+class _StopRequest:
+  """Signal handler for SIGINT/SIGTERM: the first signal asks the collection to stop after the
+  current chunk (the loop polls :attr:`requested`); a second one interrupts at once.
+
+  A handler that raised straight away could fire inside JAX's own Python code, which wraps the
+  exception in a ``ValueError`` and loses the clean exit (130) this command promises.
+  """
+
+  def __init__(self):
+    self.requested = False
+
+  def __call__(self, signum, frame):
+    del signum, frame
+    if self.requested:
+      raise KeyboardInterrupt
+    self.requested = True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,22 +191,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{s['seconds']:.0f} s", flush=True)
 
   print(f"Filter: {policy.source}; {num_envs} envs, {frames} frames -> {args.out}", flush=True)
-  old = signal.signal(signal.SIGTERM, _raise_interrupt)
+  stop = _StopRequest()
+  old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
   interrupted = False
   try:
     with ray_dataset.SequentialRayWriter(args.out, num_envs, capacity=frames,
                                          overwrite=args.overwrite) as writer:
       try:
         ray_collection.collect(env, policy, writer, num_envs, seed=args.seed, chunk=args.chunk,
-                               progress=progress)
+                               progress=progress, should_stop=lambda: stop.requested)
       except KeyboardInterrupt:
         interrupted = True
+      interrupted = interrupted or stop.requested
       written = (writer.frames, writer.episodes)
   except (EvalError, ray_dataset.RayDatasetError) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
   finally:
-    signal.signal(signal.SIGTERM, old)
+    for sig, handler in old.items():
+      signal.signal(sig, handler)
   state = "interrupted" if interrupted else "done"
   print(f"{state}: {args.out} holds {written[0]} frames in {written[1]} complete episodes.",
         flush=True)

@@ -97,7 +97,8 @@ def _programs(env, num_envs: int, chunk: int) -> tuple[Callable, Callable]:
 
 
 def collect(env, policy: Policy, writer, num_envs: int, seed: int = 0, chunk: int = 50,
-            max_steps: int | None = None, progress: Callable[[dict], None] | None = None) -> dict:
+            max_steps: int | None = None, progress: Callable[[dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> dict:
   """Runs ``policy`` in ``num_envs`` copies of ``env`` until ``writer`` is full (module docstring).
 
   Args:
@@ -107,6 +108,8 @@ def collect(env, policy: Policy, writer, num_envs: int, seed: int = 0, chunk: in
     num_envs: parallel envs. seed: PRNG seed of the resets and noise. chunk: steps per device call.
     max_steps: stop after this many steps even if the writer is not full (None: no limit).
     progress: called with the running summary after every chunk.
+    should_stop: polled before every chunk; True ends the collection there (how
+      ``collect_rays`` turns SIGINT/SIGTERM into a clean stop).
 
   Returns:
     Summary ``{"frames", "episodes", "steps", "seconds"}``. Interrupting (KeyboardInterrupt)
@@ -127,7 +130,8 @@ def collect(env, policy: Policy, writer, num_envs: int, seed: int = 0, chunk: in
   buffers = [[] for _ in range(num_envs)]
   steps, t0 = 0, time.time()
   summary = {"frames": 0, "episodes": 0, "steps": 0, "seconds": 0.0}
-  while not writer.full and (max_steps is None or steps < max_steps):
+  while (not writer.full and (max_steps is None or steps < max_steps)
+         and not (should_stop is not None and should_stop())):
     state, carry, frames = run(structure, state, carry)
     frames = jax.device_get(frames)
     for t in range(int(chunk)):
