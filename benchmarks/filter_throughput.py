@@ -71,6 +71,15 @@ def _time_all(programs, repeats):
   return {k: (c - min(ts), ts) for k, (c, ts) in out.items()}
 
 
+def _record_times(row, programs, repeats, env_steps):
+  """Times ``programs`` (:func:`_time_all`) into ``row``: ``<name>_compile_s``, ``<name>_times_s``
+  and ``<name>_us_per_env_step`` (best call / ``env_steps`` env steps per call, in us)."""
+  for name, (compile_s, times) in _time_all(programs, repeats).items():
+    row[f"{name}_compile_s"] = compile_s
+    row[f"{name}_times_s"] = times
+    row[f"{name}_us_per_env_step"] = min(times) / env_steps * 1e6
+
+
 def _scan(fn, steps):
   return jax.jit(lambda x: jax.lax.scan(lambda c, _: (fn(c), ()), x, None, length=steps)[0])
 
@@ -143,10 +152,7 @@ def main(argv=None) -> dict:
         "reset": (_scan(lambda k: jax.vmap(lambda kk: jax.random.fold_in(kk, jnp.sum(
             fenv.start(kk).data.qpos).astype(jnp.uint32)))(k), args.steps), reset_keys),
     }
-    for name, (compile_s, times) in _time_all(programs, args.repeats).items():
-      row[f"{name}_compile_s"] = compile_s
-      row[f"{name}_times_s"] = times
-      row[f"{name}_us_per_env_step"] = min(times) / (n * args.steps) * 1e6
+    _record_times(row, programs, args.repeats, n * args.steps)
     f = row["filter_us_per_env_step"]
     row["filter_over_loco"] = f / row["loco_us_per_env_step"]
     row["filter_over_loco_walking"] = f / row["loco_walking_us_per_env_step"]

@@ -48,7 +48,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import _common  # noqa: E402
-from benchmarks.filter_throughput import _scan, _time_all  # noqa: E402
+from benchmarks.filter_throughput import _record_times, _scan  # noqa: E402
 
 PRETRAINED = ROOT.parent / "shared" / "reference" / "pretrained"
 PARTS = ("physics", "filter_policy", "loco_policy", "sensing")
@@ -166,10 +166,7 @@ def main(argv=None) -> dict:
         "reset": (_scan(reset_part, args.steps), task_state),
         "guide": (_scan(lambda d: jax.vmap(moved(guide_one))(d, task_info), args.steps), data),
     }
-    for name, (compile_s, times) in _time_all(programs, args.repeats).items():
-      row[f"{name}_compile_s"] = compile_s
-      row[f"{name}_times_s"] = times
-      row[f"{name}_us_per_env_step"] = min(times) / (n * args.steps) * 1e6
+    _record_times(row, programs, args.repeats, n * args.steps)
     f = row["nav_us_per_env_step"]
     row["nav_over_loco"] = f / row["loco_us_per_env_step"]
     row["nav_over_loco_walking"] = f / row["loco_walking_us_per_env_step"]
