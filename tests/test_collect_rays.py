@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from reasan_jax.cli import collect_rays
-from reasan_jax.io import ray_dataset
+from reasan_jax.io import interrupts, ray_dataset
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PRETRAINED = REPO.parent / "shared" / "reference" / "pretrained"
@@ -121,4 +121,4 @@ def test_a_signal_mid_collection_stops_cleanly_after_the_chunk(tmp_path, monkeyp
   assert calls[-1] >= 2 and calls[-2] < 2  # no chunk ran after the one that sent the signal
   data = ray_dataset.read_sequential(out)
   assert data.num_episodes == calls[-1] and np.all(data.episode_lengths == EPISODE - 1)
-  assert not isinstance(signal.getsignal(signal.SIGTERM), collect_rays._StopRequest)  # restored
+  assert not isinstance(signal.getsignal(signal.SIGTERM), interrupts.StopRequest)  # restored

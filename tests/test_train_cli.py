@@ -504,3 +504,32 @@ def test_list_tasks(capsys):
   out = capsys.readouterr().out
   names = [line.split()[0] for line in out.splitlines()]
   assert names[:2] == ["filter", "loco"] and "toy_point" in names
+
+
+def test_ctrl_c_stops_after_the_call_in_progress_and_saves_it(tiny_config, tmp_path, monkeypatch):
+  """A SIGINT during training only asks for a stop: the compiled call in progress finishes, its
+  iteration is saved, the command returns 130 and the previous handlers come back."""
+  import signal  # pylint: disable=import-outside-toplevel
+
+  from reasan_jax.ppo import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
+
+  real, calls = trainer_lib.Trainer.run, []
+
+  def run_then_signal(self, state, num_iterations):
+    out = real(self, state, num_iterations)
+    calls.append(num_iterations)
+    if len(calls) == 1:
+      os.kill(os.getpid(), signal.SIGINT)
+      calls.append("resumed")  # the signal did not cut the running code short
+    return out
+
+  monkeypatch.setattr(trainer_lib.Trainer, "run", run_then_signal)
+  before = signal.getsignal(signal.SIGINT)
+  code, _, err = _main(["--config", str(tiny_config), "--config.run.num_iterations=6",
+                        "--config.run.checkpoint_every=100", "--run_name", "stopped",
+                        "--runs_dir", str(tmp_path)])
+  assert code == 130
+  assert calls == [2, "resumed"]  # no second call after the signal
+  assert ckpt_lib.checkpoint_steps(tmp_path / "stopped") == [0, 2]
+  assert "Interrupted; newest checkpoint" in err and "--resume stopped" in err
+  assert signal.getsignal(signal.SIGINT) is before

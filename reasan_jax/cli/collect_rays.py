@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from typing import Sequence
 
 from reasan_jax.io import compile_cache
+from reasan_jax.io import interrupts
 
 PROG = "python -m reasan_jax.collect_rays"
 CPU_DEFAULTS = {"num_envs": 16, "frames": 20_000}
@@ -129,24 +129,6 @@ def _build(args, overrides):
   return registry.make_env(config.env), policy
 
 
-class _StopRequest:
-  """Signal handler for SIGINT/SIGTERM: the first signal asks the collection to stop after the
-  current chunk (the loop polls :attr:`requested`); a second one interrupts at once.
-
-  A handler that raised straight away could fire inside JAX's own Python code, which wraps the
-  exception in a ``ValueError`` and loses the clean exit (130) this command promises.
-  """
-
-  def __init__(self):
-    self.requested = False
-
-  def __call__(self, signum, frame):
-    del signum, frame
-    if self.requested:
-      raise KeyboardInterrupt
-    self.requested = True
-
-
 def main(argv: Sequence[str] | None = None) -> int:
   """Command-line entry point (module docstring); returns the exit status."""
   argv = list(sys.argv[1:] if argv is None else argv)
@@ -191,12 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{s['seconds']:.0f} s", flush=True)
 
   print(f"Filter: {policy.source}; {num_envs} envs, {frames} frames -> {args.out}", flush=True)
-  stop = _StopRequest()
-  old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
   interrupted = False
   try:
-    with ray_dataset.SequentialRayWriter(args.out, num_envs, capacity=frames,
-                                         overwrite=args.overwrite) as writer:
+    with interrupts.StopRequest() as stop, ray_dataset.SequentialRayWriter(
+        args.out, num_envs, capacity=frames, overwrite=args.overwrite) as writer:
       try:
         ray_collection.collect(env, policy, writer, num_envs, seed=args.seed, chunk=args.chunk,
                                progress=progress, should_stop=lambda: stop.requested)
@@ -207,9 +187,6 @@ def main(argv: Sequence[str] | None = None) -> int:
   except (EvalError, ray_dataset.RayDatasetError) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
-  finally:
-    for sig, handler in old.items():
-      signal.signal(sig, handler)
   state = "interrupted" if interrupted else "done"
   print(f"{state}: {args.out} holds {written[0]} frames in {written[1]} complete episodes.",
         flush=True)

@@ -62,6 +62,7 @@ from reasan_jax.io import compile_cache
 from reasan_jax.io import checkpoints as ckpt_lib
 from reasan_jax.io import config_loader
 from reasan_jax.io import distributed
+from reasan_jax.io import interrupts
 from reasan_jax.io import logs as logs_lib
 
 DEFAULT_CONFIG = "loco"
@@ -365,8 +366,11 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
   every = int(run_cfg.checkpoint_every)
   per_call = int(run_cfg.iterations_per_call)
   video_every = int(run_cfg.get("video_every", 0) or 0)
+  stop = interrupts.StopRequest().install()  # Ctrl-C / kill: stop after the current call
   try:
     while iteration < total:
+      if stop.requested:
+        raise KeyboardInterrupt  # the clean interrupt path below (save, message, exit 130)
       k = min(per_call, total - iteration)
       t0 = time.perf_counter()
       new_state, metrics = trainer.run(state, k)
@@ -406,6 +410,7 @@ def run_training(argv: Sequence[str] | None = None) -> pathlib.Path | None:
                  f"with: python -m reasan_jax.train --resume {run_dir.name} --runs_dir {runs_dir}")
     raise
   finally:
+    stop.restore()
     logger.close()
     checkpointer.close()
 
