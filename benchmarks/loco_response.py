@@ -49,12 +49,15 @@ import sys
 import time
 import types
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import _common  # noqa: E402
+from reasan_jax.core import spatial  # noqa: E402
 
 PRETRAINED = ROOT.parent / "shared" / "reference" / "pretrained"
 
@@ -105,7 +108,6 @@ def schedule(name: str, settle: float, after: float, dt: float) -> tuple[np.ndar
 
 def spawn_states(env, seeds: list[int]) -> list[tuple[np.ndarray, dict]]:
   """Env 0's reset ``qpos`` (19,) and motor gains of ``rollout(..., seed=s, num_envs=1)``."""
-  import jax  # pylint: disable=import-outside-toplevel
   from reasan_jax.core.wrappers import VecEnv  # pylint: disable=import-outside-toplevel
 
   reset = jax.jit(VecEnv(env, 1).reset)
@@ -119,16 +121,13 @@ def spawn_states(env, seeds: list[int]) -> list[tuple[np.ndarray, dict]]:
 
 def yaw_frame_velocity(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
   """(T, 3) yaw-frame base vx, vy (m/s) and world yaw rate wz (rad/s) from (T, 19)/(T, 18)."""
-  w, x, y, z = qpos[:, 3], qpos[:, 4], qpos[:, 5], qpos[:, 6]
-  yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+  q = jnp.asarray(qpos[:, 3:7], jnp.float32)
+  yaw = np.asarray(jax.vmap(spatial.yaw_of_quat)(q), np.float64)
+  rot = np.asarray(jax.vmap(spatial.quat_to_mat)(q), np.float64)
   c, s = np.cos(yaw), np.sin(yaw)
   vx = c * qvel[:, 0] + s * qvel[:, 1]
   vy = -s * qvel[:, 0] + c * qvel[:, 1]
-  # World z of the body-frame angular velocity: third row of R(q) times omega.
-  r20 = 2 * (x * z - w * y)
-  r21 = 2 * (y * z + w * x)
-  r22 = 1 - 2 * (x * x + y * y)
-  wz = r20 * qvel[:, 3] + r21 * qvel[:, 4] + r22 * qvel[:, 5]
+  wz = np.einsum("tj,tj->t", rot[:, 2, :], qvel[:, 3:6])  # world z of the body angular velocity
   return np.stack([vx, vy, wz], axis=-1)
 
 
@@ -160,8 +159,6 @@ class MujocoRunner:
   """Steps the loco policy on a plain MuJoCo C model with our observation and motor code."""
 
   def __init__(self, env, policy):
-    import jax  # pylint: disable=import-outside-toplevel
-    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
     from reasan_jax.robots import go2  # pylint: disable=import-outside-toplevel
     from reasan_jax.robots.go2 import motor  # pylint: disable=import-outside-toplevel
     from reasan_jax.tasks.loco import env as loco_env  # pylint: disable=import-outside-toplevel
@@ -304,7 +301,6 @@ def filter_dynamic_impratio(impratios: list[float], episodes: int, duration: flo
   Runs ``benchmarks/filter_dynamic.py``'s rollout and analysis with the MJX model's
   ``opt.impratio`` replaced; the rows carry its collision rate and per-encounter figures.
   """
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from benchmarks import filter_dynamic  # pylint: disable=import-outside-toplevel
   from reasan_jax.eval import filter_eval  # pylint: disable=import-outside-toplevel
   from reasan_jax.policies.load import load_policy  # pylint: disable=import-outside-toplevel
